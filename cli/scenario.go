@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/portlab/portlab/reports"
+	"github.com/portlab/portlab/scenarios"
+	"github.com/spf13/cobra"
+)
+
+func newValidateCmd(io streams) *cobra.Command {
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files and print every error with file:line:column",
+		Long: `validate reads each scenario strictly (unknown keys, wrong types and duplicate keys
+are errors), applies defaults and checks the semantics (ports, address ranges, names,
+references, timeline, gates). Every error names file:line:column and the YAML path,
+quotes the line and adds a hint where one is obvious. Exit 2 when any file is invalid.`,
+		Example: `  portlab validate my-change.yaml
+  portlab validate scenarios/*.yaml
+  portlab show port-change > mine.yaml && portlab validate mine.yaml`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := 0
+			var firstErr error
+			for _, f := range args {
+				_, err := scenarios.Load(f)
+				switch {
+				case err == nil:
+					if !quiet {
+						fmt.Fprintf(io.out, "%s: ok\n", f)
+					}
+				case errors.Is(err, scenarios.ErrInvalid):
+					bad++
+					printScenarioError(io, err)
+				default:
+					bad++
+					fmt.Fprintf(io.err, "%s\n", err)
+					if firstErr == nil {
+						firstErr = err
+					}
+				}
+			}
+			if bad > 0 {
+				return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%d of %d file(s) invalid", bad, len(args)), Quiet: false}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors")
+	return c
+}
+
+// printScenarioError prints a scenario ErrorList verbosely, or any other error plainly.
+func printScenarioError(io streams, err error) {
+	var el scenarios.ErrorList
+	var e *scenarios.Error
+	switch {
+	case errors.As(err, &el):
+		fmt.Fprintln(io.err, el.Verbose())
+		fmt.Fprintf(io.err, "%d error(s)\n", len(el))
+	case errors.As(err, &e):
+		fmt.Fprintln(io.err, e.Verbose())
+	default:
+		fmt.Fprintln(io.err, err)
+	}
+}
+
+// loadScenario resolves a file path or built-in name; invalid input exits 2.
+func loadScenario(io streams, ref string) (*scenarios.Scenario, error) {
+	s, err := scenarios.Resolve(ref)
+	if err == nil {
+		return s, nil
+	}
+	if errors.Is(err, scenarios.ErrInvalid) {
+		printScenarioError(io, err)
+		return nil, &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%s is not a valid scenario", ref)}
+	}
+	return nil, WithCode(ExitInvalid, err)
+}
+
+func newListCmd(io streams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Short:   "List the built-in scenarios",
+		Example: "  portlab list\n  portlab show port-change",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bs, err := scenarios.Builtins()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+			for _, b := range bs {
+				fmt.Fprintf(tw, "%s\t%s\n", b.Name, b.Description)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newShowCmd(io streams) *cobra.Command {
+	var raw bool
+	c := &cobra.Command{
+		Use:   "show NAME|FILE",
+		Short: "Print a scenario with every default applied",
+		Long: `show prints a built-in scenario (or a file) as portlab will run it: every default
+filled in, so nothing is hidden. With --raw it prints the built-in file as shipped,
+comments included, as a starting point for your own.`,
+		Example: `  portlab show port-change
+  portlab show --raw wake-up > my-wake-up.yaml`,
+		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return builtinNames(), cobra.ShellCompDirectiveDefault
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if raw {
+				src, err := scenarios.BuiltinSource(args[0])
+				if err != nil {
+					if src, ferr := os.ReadFile(args[0]); ferr == nil {
+						_, err = io.out.Write(src)
+						return err
+					}
+					return WithCode(ExitInvalid, err)
+				}
+				_, err = io.out.Write(src)
+				return err
+			}
+			s, err := loadScenario(io, args[0])
+			if err != nil {
+				return err
+			}
+			out, err := s.Marshal()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(io.out, "# %s with defaults applied\n", args[0])
+			_, err = io.out.Write(out)
+			return err
+		},
+	}
+	c.Flags().BoolVar(&raw, "raw", false, "print the file as written, without defaults")
+	return c
+}
+
+func builtinNames() []string {
+	bs, _ := scenarios.Builtins()
+	var n []string
+	for _, b := range bs {
+		n = append(n, b.Name)
+	}
+	return n
+}
+
+func newInitCmd(io streams) *cobra.Command {
+	var out string
+	var force bool
+	c := &cobra.Command{
+		Use:   "init [NAME]",
+		Short: "Write a commented starter scenario that validates",
+		Example: `  portlab init                         # to stdout
+  portlab init my-change -o my-change.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := "my-change"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			src, err := scenarios.Starter(name)
+			if err != nil {
+				return WithCode(ExitInvalid, err)
+			}
+			if out == "" || out == "-" {
+				_, err = io.out.Write(src)
+				return err
+			}
+			if !force {
+				if _, err := os.Stat(out); err == nil {
+					return WithCode(ExitInvalid, fmt.Errorf("%s exists; use --force to overwrite", out))
+				}
+			}
+			if err := reports.WriteFileAtomic(out, src, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(io.err, "wrote %s; check it with: portlab validate %s\n", out, out)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of stdout")
+	c.Flags().BoolVarP(&force, "force", "f", false, "overwrite an existing file")
+	return c
+}
+
+func newSchemaCmd(io streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the scenario JSON Schema (for editors and CI linters)",
+		Long: `schema prints the JSON Schema generated from portlab's scenario types. The same file
+is committed as scenarios/scenario.schema.json; start a scenario with
+  # yaml-language-server: $schema=scenario.schema.json
+and editors with the YAML language server complete and check fields as you type.`,
+		Example: "  portlab schema > scenario.schema.json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := scenarios.Schema()
+			if err != nil {
+				return err
+			}
+			_, err = io.out.Write(b)
+			return err
+		},
+	}
+}
+
+func newVersionCmd(io streams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print portlab's version and the scenario format it reads",
+		Example: "  portlab version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(io.out, "portlab %s (scenario format v%d)\n", Version, scenarios.CurrentVersion)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,341 @@
+package scenarios
+
+// CurrentVersion is the only scenario format version this build reads.
+const CurrentVersion = 1
+
+// Scenario is one rehearsal of a port change: a site and its ports, a network of
+// segments joined by routers and firewalls, management points, groups of simulated
+// clients, a timeline of changes, and the gates that decide pass or fail.
+//
+// Every field is documented here; the JSON Schema (scenario.schema.json) is generated
+// from these types, so the comments are also what an editor shows on hover.
+type Scenario struct {
+	// Format version; must be 1.
+	Version int `yaml:"version" json:"version" jsonschema:"enum=1"`
+	// Short name, used in result directory names: lower case letters, digits and dashes.
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z0-9][a-z0-9-]*$"`
+	// One-line description shown by `portlab list`.
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// How long the load runs (for example 60s). Required; at most 1h, so no run is unbounded.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// Clients start spread evenly over this window at the beginning of the run (default 5s, at most the duration).
+	Ramp Duration `yaml:"ramp,omitempty" json:"ramp,omitempty"`
+	// Seed for every random choice (jitter, MAC addresses, error injection); same seed, same schedule.
+	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+	// The primary site: its code and the client communication ports it publishes.
+	Site Site `yaml:"site" json:"site"`
+	// Segments (subnets) and the routers/firewalls joining them.
+	Network Network `yaml:"network" json:"network"`
+	// Fake management points, each in its own namespace on a segment.
+	ManagementPoints []ManagementPoint `yaml:"management_points" json:"management_points"`
+	// Groups of simulated clients, each installed with its own ports and settings.
+	Clients []ClientGroup `yaml:"clients" json:"clients"`
+	// Changes applied during the run, at offsets from its start.
+	Timeline []Event `yaml:"timeline,omitempty" json:"timeline,omitempty"`
+	// Checks on the result; any failing gate makes the run exit 1.
+	Gates []Gate `yaml:"gates,omitempty" json:"gates,omitempty"`
+}
+
+// Site is the primary site (and its secondary sites, which inherit its ports).
+type Site struct {
+	// Three-character site code, such as PS1.
+	Code string `yaml:"code" json:"code" jsonschema:"pattern=^[A-Za-z0-9]{3}$"`
+	// Codes of secondary sites under this primary. They inherit the primary site's ports;
+	// a management point names its site with `site:`.
+	Secondaries []string `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
+	// Segment the site server (which sends wake-up packets) sits on (default: the first
+	// management point's segment).
+	Segment string `yaml:"segment,omitempty" json:"segment,omitempty"`
+	// Client request, notification and wake-up ports the site publishes.
+	Ports SitePorts `yaml:"ports,omitempty" json:"ports,omitempty"`
+	// Site systems use the custom website (SMSWEB in IIS) and answer on the site's
+	// custom ports; informational in the result, since the ports above are what count.
+	CustomWebsite bool `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
+}
+
+// SitePorts are the ports configured on the site's Ports tab (Configure client communication ports).
+type SitePorts struct {
+	// Client request port for HTTP (default 80, no alternate).
+	HTTP RequestPort `yaml:"http,omitempty" json:"http,omitempty"`
+	// Client request port for HTTPS (default 443, no alternate).
+	HTTPS RequestPort `yaml:"https,omitempty" json:"https,omitempty"`
+	// Client notification port, TCP (default 10123).
+	Notification int `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// Wake-up port, UDP (default 9).
+	Wakeup int `yaml:"wakeup,omitempty" json:"wakeup,omitempty" jsonschema:"minimum=1,maximum=65535"`
+}
+
+// RequestPort is a request port with an optional alternate. A client tries the default
+// and, when communication fails there, the alternate (if it knows it).
+type RequestPort struct {
+	// The default port.
+	Default int `yaml:"default,omitempty" json:"default,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// The alternate port; 0 or absent means none.
+	Alternate int `yaml:"alternate,omitempty" json:"alternate,omitempty" jsonschema:"minimum=0,maximum=65535"`
+}
+
+// Network is the topology: segments (subnets) and routers joining them.
+type Network struct {
+	// Subnets. A segment with `clients` is a client segment: its clients live there.
+	Segments []Segment `yaml:"segments" json:"segments"`
+	// Routers, optionally with a firewall, each linking two or more segments.
+	Routers []Router `yaml:"routers,omitempty" json:"routers,omitempty"`
+}
+
+// Segment is one subnet. Every address comes from 198.18.0.0/15 (RFC 2544).
+type Segment struct {
+	// Unique name, referred to by routers, management points and client groups.
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$"`
+	// The segment's link subnet, where routers and management points get their addresses.
+	// Default: the next free /24 from 198.19.0.0/16.
+	Subnet Prefix `yaml:"subnet,omitempty" json:"subnet,omitempty"`
+	// Client identity range: each client binds its own source address from it. Must lie
+	// inside 198.18.0.0/15 and outside every subnet, so the gateway is never inside it.
+	// Subnet-directed broadcasts for wake-up go to this range's broadcast address.
+	Clients Prefix `yaml:"clients,omitempty" json:"clients,omitempty"`
+	// Internet-facing segment: clients here are internet-based and never see the site's
+	// Active Directory publication. Informational; reachability is the firewalls' job.
+	Internet bool `yaml:"internet,omitempty" json:"internet,omitempty"`
+}
+
+// Router joins segments and forwards between them; with `firewall` it filters too.
+type Router struct {
+	// Unique name.
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$"`
+	// Names of the segments this router has an interface on (at least two).
+	Links []string `yaml:"links" json:"links" jsonschema:"minItems=2"`
+	// Forward subnet-directed broadcasts (net.ipv4.conf.*.bc_forwarding=1 in the router).
+	// Usually off on real networks; wake-up by broadcast needs it on every router in the path.
+	DirectedBroadcast bool `yaml:"directed_broadcast,omitempty" json:"directed_broadcast,omitempty"`
+	// Keep static neighbour (ARP) entries for client addresses, as the Wake on LAN
+	// documentation advises: a sleeping host answers no ARP, so unicast wake-up needs them.
+	StaticNeighbors bool `yaml:"static_neighbors,omitempty" json:"static_neighbors,omitempty"`
+	// Packet filter for traffic forwarded by this router. Absent: forward everything.
+	Firewall *Firewall `yaml:"firewall,omitempty" json:"firewall,omitempty"`
+}
+
+// Firewall is an ordered rule list; the first matching rule decides, otherwise the default.
+type Firewall struct {
+	// Action for packets no rule matches (default accept).
+	Default Action `yaml:"default,omitempty" json:"default,omitempty"`
+	// Rules in order; the first match wins.
+	Rules []Rule `yaml:"rules,omitempty" json:"rules,omitempty"`
+}
+
+// Rule is one firewall rule. Empty match fields match everything.
+type Rule struct {
+	// Name used for the rule's counters in the result (default rule<N>, 1-based).
+	Name string `yaml:"name,omitempty" json:"name,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$"`
+	// Protocol: tcp, udp, icmp or any (default any).
+	Proto string `yaml:"proto,omitempty" json:"proto,omitempty" jsonschema:"enum=tcp,enum=udp,enum=icmp,enum=any"`
+	// Destination port or range, such as 443 or 8000-8999 (tcp and udp only).
+	Port PortRange `yaml:"port,omitempty" json:"port,omitempty"`
+	// Source segment name.
+	From string `yaml:"from,omitempty" json:"from,omitempty"`
+	// Destination segment name.
+	To string `yaml:"to,omitempty" json:"to,omitempty"`
+	// accept, drop (the client sees a connect timeout) or reject (TCP reset or ICMP port
+	// unreachable: the client sees it at once).
+	Action Action `yaml:"action" json:"action"`
+}
+
+// ManagementPoint is one fake MP.
+type ManagementPoint struct {
+	// Unique name; also the MP's host name in MPLIST.
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$"`
+	// Segment the MP sits on.
+	Segment string `yaml:"segment" json:"segment"`
+	// Site code this MP belongs to (default the primary site). An MP of a secondary site
+	// listens on the primary site's ports, as secondary sites inherit them.
+	Site string `yaml:"site,omitempty" json:"site,omitempty"`
+	// TLS for the HTTPS request port and HTTPS long polling.
+	TLS TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// Time the MP spends on each request before answering: a fixed duration such as 2ms,
+	// or a distribution (default 1ms fixed).
+	ServiceTime ServiceTime `yaml:"service_time,omitempty" json:"service_time,omitempty"`
+	// Fraction (0 to 1) of requests answered 500 or 503 (default 0).
+	ErrorRate float64 `yaml:"error_rate,omitempty" json:"error_rate,omitempty" jsonschema:"minimum=0,maximum=1"`
+	// Policy body size in bytes (default 4096).
+	PolicyBytes int `yaml:"policy_bytes,omitempty" json:"policy_bytes,omitempty" jsonschema:"minimum=0"`
+	// Maximum concurrent connections across all ports; 0 means no limit.
+	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty" jsonschema:"minimum=0"`
+}
+
+// TLS configures the MP's server certificate, issued by a per-run CA the clients trust.
+type TLS struct {
+	// Key type: ecdsa-p256, rsa-2048 or rsa-3072 (default rsa-2048, as most ConfigMgr PKI).
+	Key string `yaml:"key,omitempty" json:"key,omitempty" jsonschema:"enum=ecdsa-p256,enum=rsa-2048,enum=rsa-3072"`
+	// Allow TLS session resumption (default true).
+	Resumption *bool `yaml:"resumption,omitempty" json:"resumption,omitempty"`
+}
+
+// ServiceTime is how long an MP works on a request.
+type ServiceTime struct {
+	// fixed, uniform or exponential (default fixed).
+	Dist string `yaml:"dist,omitempty" json:"dist,omitempty" jsonschema:"enum=fixed,enum=uniform,enum=exponential"`
+	// fixed: the time; exponential: the mean.
+	Mean Duration `yaml:"mean,omitempty" json:"mean,omitempty"`
+	// uniform: lower bound.
+	Min Duration `yaml:"min,omitempty" json:"min,omitempty"`
+	// uniform: upper bound.
+	Max Duration `yaml:"max,omitempty" json:"max,omitempty"`
+}
+
+// ClientGroup is a set of identical simulated clients.
+type ClientGroup struct {
+	// Unique group name, used by timeline events and gates.
+	Group string `yaml:"group" json:"group" jsonschema:"pattern=^[a-z][a-z0-9_-]*$"`
+	// Number of clients (1 to 100000).
+	Count int `yaml:"count" json:"count" jsonschema:"minimum=1,maximum=100000"`
+	// Client segment the group lives on (a segment with a `clients` range).
+	Segment string `yaml:"segment" json:"segment"`
+	// Management point the group is assigned to, as a boundary group would (default: each
+	// client picks one at random from the MPLIST of its site, seeded).
+	MP string `yaml:"mp,omitempty" json:"mp,omitempty"`
+	// Request protocol: http or https (default http; https is an HTTPS-only client with a PKI certificate).
+	Scheme string `yaml:"scheme,omitempty" json:"scheme,omitempty" jsonschema:"enum=http,enum=https"`
+	// HTTP request port the client was installed with (CCMHTTPPORT; default the site's HTTP default).
+	HTTPPort int `yaml:"http_port,omitempty" json:"http_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// HTTPS request port the client was installed with (CCMHTTPSPORT; default the site's HTTPS default).
+	HTTPSPort int `yaml:"https_port,omitempty" json:"https_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// Whether the client knows the site's alternate port (default true). Workgroup,
+	// other-forest and internet clients that never read the AD publication do not.
+	KnowsAlternate *bool `yaml:"knows_alternate,omitempty" json:"knows_alternate,omitempty"`
+	// Notification channel: tcp (the notification port, falling back to long polling),
+	// http or https (long polling only), off (default tcp).
+	Notification string `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"enum=tcp,enum=http,enum=https,enum=off"`
+	// Machine policy polling interval, compressed from the real 60 min (default 10s).
+	PolicyInterval Duration `yaml:"policy_interval,omitempty" json:"policy_interval,omitempty"`
+	// Heartbeat discovery interval, compressed from the real 7 days (default 60s).
+	HeartbeatInterval Duration `yaml:"heartbeat_interval,omitempty" json:"heartbeat_interval,omitempty"`
+	// Connect timeout per attempt (default 5s).
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
+	// Retries on a port before moving on (default 1).
+	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty" jsonschema:"minimum=0,maximum=10"`
+	// A client is unmanaged after this many consecutive failed cycles (default 3).
+	UnmanagedAfter int `yaml:"unmanaged_after,omitempty" json:"unmanaged_after,omitempty" jsonschema:"minimum=1,maximum=100"`
+	// Clients start asleep and send nothing until a wake-up packet reaches them.
+	Asleep bool `yaml:"asleep,omitempty" json:"asleep,omitempty"`
+}
+
+// Event is one timeline entry: `at` plus exactly one action.
+type Event struct {
+	// Offset from the start of the run; must lie within the duration.
+	At Duration `yaml:"at" json:"at"`
+	// Change the site's ports (only the fields given change).
+	SitePorts *SitePortsChange `yaml:"site_ports,omitempty" json:"site_ports,omitempty"`
+	// Reconfigure a client group's installed ports.
+	Reconfigure *Reconfigure `yaml:"reconfigure,omitempty" json:"reconfigure,omitempty"`
+	// Replace a router's firewall rules (atomically).
+	Firewall *FirewallChange `yaml:"firewall,omitempty" json:"firewall,omitempty"`
+	// Push a client notification (for example "download computer policy").
+	Notify *Notify `yaml:"notify,omitempty" json:"notify,omitempty"`
+	// Send wake-up packets from the site server.
+	Wake *Wake `yaml:"wake,omitempty" json:"wake,omitempty"`
+	// Stop or start a management point.
+	MP *MPAction `yaml:"mp,omitempty" json:"mp,omitempty"`
+}
+
+// SitePortsChange changes some of the site's ports; absent fields keep their value.
+type SitePortsChange struct {
+	// New HTTP request port settings.
+	HTTP *RequestPortChange `yaml:"http,omitempty" json:"http,omitempty"`
+	// New HTTPS request port settings.
+	HTTPS *RequestPortChange `yaml:"https,omitempty" json:"https,omitempty"`
+	// New notification port.
+	Notification *int `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// New wake-up port.
+	Wakeup *int `yaml:"wakeup,omitempty" json:"wakeup,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// Turn the custom website on or off.
+	CustomWebsite *bool `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
+}
+
+// RequestPortChange changes a request port; absent fields keep their value, alternate 0 removes it.
+type RequestPortChange struct {
+	// New default port.
+	Default *int `yaml:"default,omitempty" json:"default,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// New alternate port (0 removes the alternate).
+	Alternate *int `yaml:"alternate,omitempty" json:"alternate,omitempty" jsonschema:"minimum=0,maximum=65535"`
+}
+
+// Reconfigure changes what a group of clients has installed, as client push (the site's
+// current ports), CCMSetup properties (CCMHTTPPORT/CCMHTTPSPORT) or PORTSWITCH.VBS would.
+type Reconfigure struct {
+	// Group to reconfigure.
+	Group string `yaml:"group" json:"group"`
+	// push, ccmsetup or portswitch (default portswitch). push takes the site's current
+	// ports; the others take the ports given here.
+	Method string `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"enum=push,enum=ccmsetup,enum=portswitch"`
+	// New HTTP request port.
+	HTTPPort int `yaml:"http_port,omitempty" json:"http_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// New HTTPS request port.
+	HTTPSPort int `yaml:"https_port,omitempty" json:"https_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// Fraction of the group reconfigured, 0 to 1 (default 1): the first clients of the group in order.
+	Fraction float64 `yaml:"fraction,omitempty" json:"fraction,omitempty" jsonschema:"minimum=0,maximum=1"`
+	// Spread the reconfiguration evenly over this window (default 0: all at once).
+	Over Duration `yaml:"over,omitempty" json:"over,omitempty"`
+}
+
+// FirewallChange replaces a router's firewall in one atomic transaction.
+type FirewallChange struct {
+	// Router whose firewall changes.
+	Router string `yaml:"router" json:"router"`
+	// New default action (absent: unchanged).
+	Default Action `yaml:"default,omitempty" json:"default,omitempty"`
+	// The new rule list, replacing the old one.
+	Rules []Rule `yaml:"rules" json:"rules"`
+}
+
+// Notify pushes a client notification through the notification channel.
+type Notify struct {
+	// Group to notify (absent: every group).
+	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// What the notification asks for (default machine-policy).
+	Action string `yaml:"action,omitempty" json:"action,omitempty" jsonschema:"enum=machine-policy,enum=user-policy,enum=hardware-inventory"`
+}
+
+// Wake sends magic packets from the site server to the site's wake-up port.
+type Wake struct {
+	// Group whose clients are woken.
+	Group string `yaml:"group" json:"group"`
+	// unicast (to each client's address) or broadcast (subnet-directed) (default unicast).
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty" jsonschema:"enum=unicast,enum=broadcast"`
+	// Extra transmissions of each packet (default 2, as the site server's retries).
+	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty" jsonschema:"minimum=0,maximum=10"`
+	// Packets per second the site server sends at most (default 1000).
+	Rate int `yaml:"rate,omitempty" json:"rate,omitempty" jsonschema:"minimum=1,maximum=100000"`
+}
+
+// MPAction stops or starts a management point.
+type MPAction struct {
+	// Management point name.
+	Name string `yaml:"name" json:"name"`
+	// stop or start.
+	Action string `yaml:"action" json:"action" jsonschema:"enum=stop,enum=start"`
+}
+
+// Gate is one pass/fail check on the result: metric, optional filters, comparison, value.
+type Gate struct {
+	// Metric name; `portlab schema` lists them under Gate.metric and README explains each.
+	Metric string `yaml:"metric" json:"metric"`
+	// Only this client group.
+	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// Only this operation: location, registration, policy, heartbeat, longpoll.
+	Operation string `yaml:"operation,omitempty" json:"operation,omitempty" jsonschema:"enum=location,enum=registration,enum=policy,enum=heartbeat,enum=longpoll"`
+	// Only requests to this port.
+	Port int `yaml:"port,omitempty" json:"port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// Only this transport: http, https or tcp.
+	Transport string `yaml:"transport,omitempty" json:"transport,omitempty" jsonschema:"enum=http,enum=https,enum=tcp"`
+	// Only this outcome (for error_rate): refused, timeout, reset, tls_error, http_5xx...
+	Outcome string `yaml:"outcome,omitempty" json:"outcome,omitempty"`
+	// Only this management point (MP cost metrics, and requests it served).
+	MP string `yaml:"mp,omitempty" json:"mp,omitempty"`
+	// Only this router (firewall counters).
+	Router string `yaml:"router,omitempty" json:"router,omitempty"`
+	// Only this firewall rule (firewall counters).
+	Rule string `yaml:"rule,omitempty" json:"rule,omitempty"`
+	// Comparison: <, <=, >, >=, ==, !=.
+	Op string `yaml:"op" json:"op" jsonschema:"enum=<,enum=<=,enum=>,enum=>=,enum===,enum=!="`
+	// Threshold: a number, a fraction or percentage (0.5, 50%), a duration (250ms) or a size (64MiB), as the metric needs.
+	Value Value `yaml:"value" json:"value"`
+}
