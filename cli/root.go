@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,10 @@ func Run(ctx context.Context, args []string, io streams) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitPassed
+	}
+	// cobra reports unknown commands (and their suggestions) as plain errors.
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = WithCode(ExitInvalid, err)
 	}
 	var ee *ExitError
 	if !(errors.As(err, &ee) && ee.Quiet) {

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -79,8 +80,12 @@ func Resolve(ref string) (*Scenario, error) {
 	if strings.ContainsAny(ref, "/.") {
 		return Load(ref)
 	}
-	if _, err := BuiltinSource(ref); err == nil {
+	_, berr := BuiltinSource(ref)
+	if berr == nil {
 		return LoadBuiltin(ref)
+	}
+	if _, err := os.Stat(ref); err != nil {
+		return nil, fmt.Errorf("%w (and no file named %s)", berr, ref)
 	}
 	return Load(ref)
 }

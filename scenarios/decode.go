@@ -24,6 +24,9 @@ type decoder struct {
 	errs  ErrorList
 	// pos records where each YAML path's value was written, for semantic errors later.
 	pos map[string]*token.Position
+	// zeros records paths written with a zero value (such as 0s), which defaults would
+	// otherwise silently replace.
+	zeros map[string]bool
 	// anchors resolves aliases (*name) to the anchored node.
 	anchors map[string]ast.Node
 	depth   int
@@ -38,6 +41,7 @@ func newDecoder(file string, src []byte) *decoder {
 		file:    file,
 		lines:   strings.Split(string(src), "\n"),
 		pos:     map[string]*token.Position{},
+		zeros:   map[string]bool{},
 		anchors: map[string]ast.Node{},
 	}
 }
@@ -199,6 +203,8 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string) {
 			u := v.Addr().Interface().(encoding.TextUnmarshaler)
 			if err := u.UnmarshalText([]byte(scalarText(n))); err != nil {
 				d.errorNode(n, path, err.Error(), "")
+			} else if v.IsZero() {
+				d.zeros[path] = true
 			}
 			return
 		}

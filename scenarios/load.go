@@ -49,7 +49,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	structural := d.errs
 	d.errs = nil
 	s.ApplyDefaults()
-	v := &validator{s: &s, d: d}
+	v := &validator{s: &s, d: d, structural: len(structural) > 0}
 	v.validate()
 	// Semantic checks also run on a file with structural errors, so the author sees
 	// everything at once; but a field that failed to decode is zero, and whatever the

@@ -30,9 +30,19 @@ var (
 
 // validator checks a decoded, defaulted scenario and reports at YAML positions.
 type validator struct {
-	s    *Scenario
-	d    *decoder
-	errs ErrorList
+	s *Scenario
+	d *decoder
+	// structural: the decoder already reported errors, so whole-scenario checks
+	// (reachability) would only echo them.
+	structural bool
+	// sitePortsOK: the site's initial ports passed, so later states are worth checking.
+	sitePortsOK bool
+}
+
+// written reports whether the author wrote path (rather than a default filling it).
+func (v *validator) written(path string) bool {
+	_, ok := v.d.pos[path]
+	return ok
 }
 
 func (v *validator) errf(path, hint, format string, args ...any) {
@@ -102,7 +112,7 @@ func (v *validator) ref(path, name, what string, known []string) bool {
 	if c := closest(name, known); c != "" {
 		hint = fmt.Sprintf("did you mean `%s`?", c)
 	} else if len(known) > 0 {
-		hint = fmt.Sprintf("known %ss: %s", what, strings.Join(known, ", "))
+		hint = fmt.Sprintf("known %ss: %s", what, strings.Join(slices.Compact(sortedCopy(known)), ", "))
 	}
 	v.errf(path, hint, "no %s named %q", what, name)
 	return false
@@ -139,6 +149,12 @@ func (v *validator) validate() {
 	if s.Ramp < 0 || s.Ramp > s.Duration {
 		v.errf("ramp", "", "ramp %s must lie between 0 and the duration %s", s.Ramp, s.Duration)
 	}
+	for path := range v.d.zeros {
+		switch path[strings.LastIndexAny(path, ".")+1:] {
+		case "duration", "policy_interval", "heartbeat_interval", "connect_timeout":
+			v.errf(path, "leave the field out to get the default", "%s must be positive", path[strings.LastIndexAny(path, ".")+1:])
+		}
+	}
 	v.site()
 	v.network()
 	v.mps()
@@ -162,8 +178,10 @@ func (v *validator) site() {
 		}
 		v.unique(path, c, "site code", seen)
 	}
+	before := len(v.d.errs)
 	v.sitePorts("site.ports", st.Ports)
-	if _, written := v.d.pos["site.segment"]; written && v.ref("site.segment", st.Segment, "segment", v.segmentNames()) {
+	v.sitePortsOK = len(v.d.errs) == before
+	if v.written("site.segment") && v.ref("site.segment", st.Segment, "segment", v.segmentNames()) {
 		if seg := v.segment(st.Segment); seg.Clients.IsValid() {
 			v.errf("site.segment", "put the site server on a segment without a `clients` range", "segment %q is a client segment", st.Segment)
 		}
@@ -385,7 +403,9 @@ func (v *validator) mps() {
 			v.errf(path+".max_connections", "", "max_connections must not be negative")
 		}
 	}
-	v.reachability()
+	if !v.structural && len(v.d.errs) == 0 {
+		v.reachability()
+	}
 }
 
 // reachability checks that every client segment has a path of routers to some MP.
@@ -463,7 +483,9 @@ func (v *validator) clients() {
 			v.errf(path+".segment", "", "segment is required")
 		} else if v.ref(path+".segment", g.Segment, "segment", v.segmentNames()) {
 			if seg := v.segment(g.Segment); !seg.Clients.IsValid() {
-				v.errf(path+".segment", "give the segment a `clients:` identity range", "segment %q has no client identity range", g.Segment)
+				if !v.segmentClientsWritten(g.Segment) { // else its range was reported already
+					v.errf(path+".segment", "give the segment a `clients:` identity range", "segment %q has no client identity range", g.Segment)
+				}
 			} else {
 				perSeg[g.Segment] += g.Count
 			}
@@ -472,11 +494,13 @@ func (v *validator) clients() {
 			v.ref(path+".mp", g.MP, "management point", mpNames(v.s))
 		}
 		v.oneOf(path+".scheme", g.Scheme, "scheme", "http", "https")
-		v.port(path+".http_port", g.HTTPPort, false)
-		v.port(path+".https_port", g.HTTPSPort, false)
-		_, h := v.d.pos[path+".http_port"]
-		_, hs := v.d.pos[path+".https_port"]
-		if g.HTTPPort == g.HTTPSPort && (h || hs) { // both defaulted: the site's ports were reported
+		if v.written(path + ".http_port") {
+			v.port(path+".http_port", g.HTTPPort, false)
+		}
+		if v.written(path + ".https_port") {
+			v.port(path+".https_port", g.HTTPSPort, false)
+		}
+		if g.HTTPPort == g.HTTPSPort && (v.written(path+".http_port") || v.written(path+".https_port")) { // both defaulted: the site's ports were reported
 			v.errf(path+".https_port", "HTTP and HTTPS need different ports (PORTSWITCH.VBS refuses equal ports)", "https_port %d equals http_port", g.HTTPSPort)
 		}
 		v.oneOf(path+".notification", g.Notification, "notification transport", "tcp", "http", "https", "off")
@@ -530,10 +554,12 @@ func (v *validator) timeline() {
 	}
 	sort.SliceStable(order, func(a, b int) bool { return v.s.Timeline[order[a]].At < v.s.Timeline[order[b]].At })
 	ports := v.s.Site.Ports
+	durOK := v.s.Duration.D() >= time.Second && v.s.Duration.D() <= MaxDuration
 	for _, i := range order {
 		e := v.s.Timeline[i]
 		path := fmt.Sprintf("timeline[%d]", i)
-		if e.At < 0 || e.At >= v.s.Duration {
+		atOK := e.At >= 0 && (e.At < v.s.Duration || !durOK)
+		if !atOK {
 			v.errf(path+".at", "events must happen during the run", "at %s is outside the run (duration %s)", e.At, v.s.Duration)
 		}
 		n := 0
@@ -548,7 +574,9 @@ func (v *validator) timeline() {
 		}
 		if c := e.SitePorts; c != nil {
 			ports = c.apply(ports)
-			v.sitePorts(path+".site_ports", ports)
+			if v.sitePortsOK { // otherwise every later state repeats the site's error
+				v.sitePorts(path+".site_ports", ports)
+			}
 		}
 		if r := e.Reconfigure; r != nil {
 			p := path + ".reconfigure"
@@ -565,7 +593,7 @@ func (v *validator) timeline() {
 			if r.Fraction <= 0 || r.Fraction > 1 {
 				v.errf(p+".fraction", "", "fraction %g out of range (0, 1]", r.Fraction)
 			}
-			if r.Over < 0 || e.At+r.Over > v.s.Duration {
+			if r.Over < 0 || (atOK && durOK && e.At+r.Over > v.s.Duration) {
 				v.errf(p+".over", "", "reconfiguration window %s runs past the end of the run", r.Over)
 			}
 		}
@@ -725,4 +753,13 @@ func mpNames(s *Scenario) []string {
 		n = append(n, m.Name)
 	}
 	return n
+}
+
+func (v *validator) segmentClientsWritten(name string) bool {
+	for i, seg := range v.s.Network.Segments {
+		if seg.Name == name {
+			return v.written(fmt.Sprintf("network.segments[%d].clients", i))
+		}
+	}
+	return false
 }

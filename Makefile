@@ -1,0 +1,52 @@
+# portlab — make demo runs the main job, make test runs every test.
+GO        ?= go
+BIN       := bin/portlab
+PKGS      := ./...
+# Debian tools the interop tests drive (command:package).
+TEST_TOOLS := curl:curl wrk:wrk tshark:tshark wakeonlan:wakeonlan
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 30s
+
+.PHONY: all build test test-tools lint fuzz bench demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/portlab
+
+# Installs only what is missing: apt-get update once, then apt-get install -y.
+test-tools:
+	@missing=""; for t in $(TEST_TOOLS); do cmd=$${t%%:*}; pkg=$${t##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing test tools:$$missing (install them, or run as root)"; exit 0; fi; \
+	  echo "installing test tools:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# All tests, including those that need root when run as root (they skip with the reason otherwise).
+test: test-tools
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 25m $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+# A short run of every fuzz target (FUZZTIME each).
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 $(PKGS)
+
+# The main job. Until the runner lands it validates the built-in scenarios.
+demo: build
+	@for s in $$($(BIN) list | awk '{print $$1}'); do $(BIN) show $$s > /tmp/portlab-demo-$$s.yaml && $(BIN) validate /tmp/portlab-demo-$$s.yaml; rm -f /tmp/portlab-demo-$$s.yaml; done
+
+clean:
+	rm -rf bin
