@@ -39,8 +39,8 @@ func Run(ctx context.Context, args []string, io streams) int {
 	if err == nil {
 		return ExitPassed
 	}
-	// cobra reports unknown commands (and their suggestions) as plain errors.
-	if strings.HasPrefix(err.Error(), "unknown command") {
+	// cobra reports unknown commands and missing required flags as plain errors.
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag") {
 		err = WithCode(ExitInvalid, err)
 	}
 	var ee *ExitError
@@ -81,6 +81,7 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newSchemaCmd(io),
 		newVersionCmd(io),
 		newAgentCmd(io),
+		newWakeCmd(io),
 		// more commands: one line each, above this comment
 	)
 	for _, c := range root.Commands() {
