@@ -30,11 +30,17 @@ type decoder struct {
 	// anchors resolves aliases (*name) to the anchored node.
 	anchors map[string]ast.Node
 	depth   int
+	nodes   int
 }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
-const maxDepth = 64
+const (
+	maxDepth = 64
+	maxNodes = 200_000
+	// maxErrors bounds the report; past it one line says so.
+	maxErrors = 200
+)
 
 func newDecoder(file string, src []byte) *decoder {
 	return &decoder{
@@ -85,6 +91,12 @@ func (d *decoder) syntaxError(err error) {
 }
 
 func (d *decoder) errorAt(p *token.Position, path, msg, hint string) {
+	if len(d.errs) >= maxErrors {
+		if len(d.errs) == maxErrors {
+			d.errs = append(d.errs, &Error{File: d.file, Line: 1, Col: 1, Msg: fmt.Sprintf("more than %d errors; fix these first", maxErrors)})
+		}
+		return
+	}
 	e := &Error{File: d.file, Path: path, Msg: msg, Hint: hint}
 	if p != nil {
 		e.Line, e.Col = p.Line, p.Column
@@ -176,6 +188,13 @@ func scalarText(n ast.Node) string {
 }
 
 func (d *decoder) decode(n ast.Node, v reflect.Value, path string) {
+	// Aliases can expand a small file exponentially ("billion laughs"): bound the work.
+	if d.nodes++; d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.errorNode(n, path, fmt.Sprintf("the document expands to more than %d values (aliases?)", maxNodes), "")
+		}
+		return
+	}
 	d.depth++
 	defer func() { d.depth-- }()
 	if d.depth > maxDepth {
