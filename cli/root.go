@@ -82,6 +82,8 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newVersionCmd(io),
 		newAgentCmd(io),
 		newWakeCmd(io),
+		newDoctorCmd(io),
+		newCleanCmd(io),
 		// more commands: one line each, above this comment
 	)
 	for _, c := range root.Commands() {
