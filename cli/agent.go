@@ -11,6 +11,7 @@ func newAgentCmd(io streams) *cobra.Command {
 		Hidden: true,
 	}
 	c.AddCommand(
+		newAgentMPCmd(io),
 	// agent modes: one line each, above this comment
 	)
 	return c

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portlab/portlab/harness/ccm"
+	"github.com/portlab/portlab/harness/mp"
+	"github.com/portlab/portlab/scenarios"
+	"github.com/spf13/cobra"
+)
+
+func newMPCmd(io streams) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "mp",
+		Short: "Run a fake ConfigMgr management point by hand",
+	}
+	c.AddCommand(newMPServeCmd(io))
+	return c
+}
+
+func newMPServeCmd(io streams) *cobra.Command {
+	var (
+		cfg          mp.Config
+		key          string
+		noResumption bool
+		serviceTime  time.Duration
+		duration     time.Duration
+		verbose      bool
+	)
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve one fake management point on loopback until Ctrl-C",
+		Long: `serve runs the same management point as a scenario run, outside any namespace: the
+HTTP and HTTPS request ports (default and alternate), the notification port and HTTP(S)
+long polling, with a fresh CA. It prints its addresses and the CA file for curl, wrk or a
+browser, and stops cleanly on Ctrl-C (exit 0) or after --duration, printing its counters.
+Port 0 picks a free port.`,
+		Example: `  portlab mp serve --http 127.0.0.1:8080 --https 127.0.0.1:8443
+  curl --cacert CA.pem 'https://127.0.0.1:8443/SMS_MP/.sms_aut?MPLIST'
+  wrk -t2 -c32 -d10s 'http://127.0.0.1:8080/SMS_MP/.sms_aut?MPLIST'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.TLS.Key = key
+			if noResumption {
+				f := false
+				cfg.TLS.Resumption = &f
+			}
+			cfg.ServiceTime = mp.ServiceTime{Dist: "fixed", Mean: scenarios.Duration(serviceTime)}
+			if cfg.Listen == (mp.Listen{}) {
+				return WithCode(ExitInvalid, errors.New("nothing to serve: give at least one of --http, --https, --http-alt, --https-alt, --notification"))
+			}
+			if cfg.TLS.CAFile == "" {
+				dir, err := os.MkdirTemp("", "portlab-mp-")
+				if err != nil {
+					return fmt.Errorf("mp serve: CA directory: %w", err)
+				}
+				defer os.RemoveAll(dir)
+				cfg.TLS.CAFile = filepath.Join(dir, "ca.pem")
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
+			s, err := mp.New(cfg, log)
+			if errors.Is(err, mp.ErrConfig) {
+				return WithCode(ExitInvalid, err)
+			}
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := s.Start(ctx); err != nil {
+				s.Close()
+				return err
+			}
+			printMPAddrs(io, s)
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			<-ctx.Done()
+			s.Close()
+			printMPSummary(io, s.Snapshot())
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Listen.HTTP, "http", "", "HTTP request port address, host:port")
+	f.StringVar(&cfg.Listen.HTTPAlt, "http-alt", "", "HTTP alternate request port address")
+	f.StringVar(&cfg.Listen.HTTPS, "https", "", "HTTPS request port address")
+	f.StringVar(&cfg.Listen.HTTPSAlt, "https-alt", "", "HTTPS alternate request port address")
+	f.StringVar(&cfg.Listen.Notification, "notification", "", "client notification (TCP) port address, such as 127.0.0.1:10123")
+	f.StringVar(&cfg.Name, "name", "mp1", "MP host name (MPLIST, certificate)")
+	f.StringVar(&cfg.SiteCode, "site", "PS1", "site code")
+	f.StringVar(&key, "key", mp.KeyRSA2048, "server key: ecdsa-p256, rsa-2048 or rsa-3072")
+	f.BoolVar(&noResumption, "no-resumption", false, "disable TLS session resumption")
+	f.StringVar(&cfg.TLS.CAFile, "ca-file", "", "write the CA certificate here (default: a temporary file removed on exit)")
+	f.DurationVar(&serviceTime, "service-time", time.Millisecond, "fixed service time per request")
+	f.Float64Var(&cfg.ErrorRate, "error-rate", 0, "fraction of requests answered 500/503")
+	f.IntVar(&cfg.PolicyBytes, "policy-bytes", 4096, "policy body size")
+	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "concurrent connection limit (0: none)")
+	f.Int64Var(&cfg.Seed, "seed", 1, "seed of service-time and error draws")
+	f.DurationVar(&duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log every connection error")
+	return c
+}
+
+// printMPAddrs prints one line per role: role, then a URL a tool can use.
+func printMPAddrs(io streams, s *mp.Server) {
+	cfg := s.Config()
+	a := s.Addrs()
+	fmt.Fprintf(io.out, "%s (site %s, %s key) serving; Ctrl-C stops\n", cfg.Name, cfg.SiteCode, cfg.TLS.Key)
+	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	for _, r := range mp.Roles() {
+		addr := a.Get(r)
+		if addr == "" {
+			continue
+		}
+		switch r.Transport() {
+		case "tcp":
+			fmt.Fprintf(tw, "%s\ttcp://%s\n", r, addr)
+		default:
+			fmt.Fprintf(tw, "%s\t%s://%s%s?%s\n", r, r.Transport(), addr, ccm.PathAut, ccm.QueryMPList)
+		}
+	}
+	fmt.Fprintf(tw, "ca\t%s\n", cfg.TLS.CAFile)
+	tw.Flush()
+	if h := a.HTTPS; h != "" {
+		fmt.Fprintf(io.out, "try: curl --cacert %s 'https://%s%s?%s'\n", cfg.TLS.CAFile, h, ccm.PathAut, ccm.QueryMPList)
+	}
+}
+
+func printMPSummary(io streams, snap mp.Snapshot) {
+	var total uint64
+	var byStatus []string
+	counts := map[int]uint64{}
+	for _, r := range snap.Requests {
+		total += r.Count
+		counts[r.Status] += r.Count
+	}
+	for st, n := range counts {
+		byStatus = append(byStatus, fmt.Sprintf("%d:%d", st, n))
+	}
+	slices.Sort(byStatus)
+	p := snap.Process
+	fmt.Fprintf(io.out, "stopped: %d requests (%s), TLS handshakes %d full %d resumed, %d pushes, CPU %.2fs user %.2fs system, RSS %.1f MiB\n",
+		total, strings.Join(byStatus, " "), snap.TLS.Full, snap.TLS.Resumed, snap.Notify.Pushes,
+		p.CPUUserSeconds, p.CPUSystemSeconds, float64(p.RSSBytes)/(1<<20))
+}
