@@ -82,9 +82,11 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newVersionCmd(io),
 		newAgentCmd(io),
 		newWakeCmd(io),
+		newMPCmd(io),
 		newDoctorCmd(io),
 		newCleanCmd(io),
-		newMPCmd(io),
+		newReportCmd(io),
+		newCompareCmd(io),
 		// more commands: one line each, above this comment
 	)
 	for _, c := range root.Commands() {
