@@ -12,6 +12,7 @@ func newAgentCmd(io streams) *cobra.Command {
 	}
 	c.AddCommand(
 		newAgentMPCmd(io),
+		newAgentFleetCmd(io),
 	// agent modes: one line each, above this comment
 	)
 	return c

@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portlab/portlab/harness/client"
+)
+
+// newAgentFleetCmd is `portlab agent fleet`: one client segment's simulated clients,
+// driven over harness/agentproto on stdin/stdout (see client.RunAgent).
+func newAgentFleetCmd(io streams) *cobra.Command {
+	return &cobra.Command{
+		Use:    "fleet",
+		Short:  "Internal: run a fleet of simulated ConfigMgr clients (started by portlab run)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewTextHandler(io.err, nil)).With("agent", "fleet")
+			return client.RunAgent(c.Context(), io.in, io.out, log, client.Options{})
+		},
+	}
+}
