@@ -204,5 +204,9 @@ func (t *Topology) AddNeighbors(router, segment string, addrs []netip.Addr, macs
 			return fmt.Errorf("neighbour %s on %s/%s: route: %w", a, node, ifc.Name, err)
 		}
 	}
+	if _, isClientSeg := t.Node(ClientNode(segment)); isClientSeg {
+		// Frames now reach the client namespace addressed to each client's own MAC.
+		return t.acceptMACs(segment, macs)
+	}
 	return nil
 }

@@ -84,3 +84,16 @@ func nearAny(path string, errs ErrorList) bool {
 func isUnder(path, parent string) bool {
 	return parent == "" || strings.HasPrefix(path, parent+".") || strings.HasPrefix(path, parent+"[")
 }
+
+// Validate re-checks a scenario built or changed in code (defaults already applied),
+// such as one rescaled with `portlab run --clients`. Errors carry YAML paths but no
+// positions.
+func (s *Scenario) Validate() error {
+	d := newDecoder("<"+s.Name+">", nil)
+	v := &validator{s: s, d: d, sitePortsOK: true}
+	v.validate()
+	if len(d.errs) > 0 {
+		return d.errs
+	}
+	return nil
+}

@@ -20,6 +20,7 @@ const (
 	CmdSitePorts   = "site_ports"  // Args: SitePorts
 	CmdSleep       = "sleep"       // Args: Selector; ack Data: {"clients": n}
 	CmdWake        = "wake"        // Args: WakeArgs; ack Data: {"clients": n}
+	CmdExpectWake  = "expect_wake" // Args: WakeArgs: wake-up packets are being sent now; ack Data: {"clients": n}
 	CmdStop        = "stop"        // no Args: final, then exit
 )
 
@@ -70,6 +71,7 @@ func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger
 	}()
 
 	var f *Fleet
+	var n *nic
 	var tick <-chan time.Time
 	var done <-chan struct{}
 	finish := func() error {
@@ -135,6 +137,15 @@ func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger
 					return fmt.Errorf("fleet agent: %w", err)
 				}
 				f = nf
+				n = &nic{f: f, log: log, expected: map[int]time.Time{}}
+				if cfg.NIC != "" {
+					go func() {
+						if err := n.run(ctx, cfg.NIC); err != nil && ctx.Err() == nil {
+							log.Error("wake-up listener stopped", "err", err)
+							w.SendError(0, err)
+						}
+					}()
+				}
 				log.Info("fleet configured", "segment", cfg.Segment, "clients", len(f.clients), "workers", len(f.workers))
 				w.Send(agentproto.TypeReady, c.ID, ReadyData{Clients: len(f.clients), Workers: len(f.workers)})
 			case CmdStart:
@@ -188,6 +199,14 @@ func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger
 					n, err = f.Wake(a.Selector, sent)
 				}
 				reply(c, countData{n}, err)
+			case CmdExpectWake:
+				var a WakeArgs
+				err := json.Unmarshal(c.Args, &a)
+				k := 0
+				if err == nil {
+					k, err = n.expect(a.Selector, time.Unix(0, a.SentNS))
+				}
+				reply(c, countData{k}, err)
 			case CmdStop:
 				w.Send(agentproto.TypeAck, c.ID, nil)
 				return finish()

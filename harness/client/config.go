@@ -81,6 +81,9 @@ type FleetConfig struct {
 	LateAfter Duration `json:"late_after,omitempty"`
 	// Worker goroutines (default 2 × GOMAXPROCS, at most the number of clients).
 	Workers int `json:"workers,omitempty"`
+	// NIC is the interface sleeping clients' network cards read for wake-up packets
+	// (AF_PACKET, promiscuous); empty: sleeping clients wake only by the "wake" command.
+	NIC string `json:"nic,omitempty"`
 	// Include every client's final state in the final report (default true when the
 	// fleet has at most 20000 clients).
 	ClientStates *bool `json:"client_states,omitempty"`
@@ -162,6 +165,11 @@ func GroupFromScenario(g scenarios.ClientGroup, first int) Group {
 	if g.Retries != nil {
 		out.Retries = *g.Retries
 	}
+	// A real client polls hourly and its connections do not outlive the exchange (IIS
+	// drops idle ones after 120 s). With compressed intervals a fixed idle time would
+	// keep one connection open across cycles, and a firewall change (stateful, like real
+	// ones) would never meet a new SYN. So idle connections close well within a cycle.
+	out.KeepIdle = Duration(min(5*time.Second, g.PolicyInterval.D()/4))
 	return out
 }
 

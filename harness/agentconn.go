@@ -1,0 +1,172 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portlab/portlab/harness/agentproto"
+	"github.com/portlab/portlab/netsim"
+)
+
+// errAgentGone: the agent's stdout ended (it exited or crashed).
+var errAgentGone = errors.New("agent exited")
+
+// agentConn speaks agentproto with one agent process: numbered calls answered by ack or
+// error, and a stream of snapshots, events and the final message handed to onMsg.
+type agentConn struct {
+	role, name string
+	proc       *netsim.Agent
+	w          *agentproto.Writer
+	next       atomic.Uint64
+
+	mu      sync.Mutex
+	pending map[uint64]chan agentproto.Message
+	final   *agentproto.Message
+	gone    bool
+
+	done chan struct{} // closed when stdout ends
+}
+
+func newAgentConn(role, name string, proc *netsim.Agent, onMsg func(agentproto.Message)) *agentConn {
+	c := &agentConn{role: role, name: name, proc: proc, w: agentproto.NewWriter(proc.Stdin),
+		pending: map[uint64]chan agentproto.Message{}, done: make(chan struct{})}
+	go c.read(onMsg)
+	return c
+}
+
+func (c *agentConn) String() string { return c.role + " " + c.name }
+
+func (c *agentConn) read(onMsg func(agentproto.Message)) {
+	defer close(c.done)
+	r := agentproto.NewReader(c.proc.Stdout)
+	for {
+		var m agentproto.Message
+		if err := r.Next(&m); err != nil {
+			if !errors.Is(err, io.EOF) {
+				onMsg(agentproto.Message{Type: agentproto.TypeError, Error: "protocol: " + err.Error()})
+			}
+			break
+		}
+		if m.ID != 0 && (m.Type == agentproto.TypeAck || m.Type == agentproto.TypeError || m.Type == agentproto.TypeReady || m.Type == agentproto.TypeSnapshot) {
+			c.mu.Lock()
+			ch := c.pending[m.ID]
+			delete(c.pending, m.ID)
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- m
+				continue
+			}
+		}
+		if m.Type == agentproto.TypeFinal {
+			c.mu.Lock()
+			mm := m
+			c.final = &mm
+			c.mu.Unlock()
+		}
+		onMsg(m)
+	}
+	c.mu.Lock()
+	c.gone = true
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+}
+
+// call sends cmd and waits for its answer (ready, ack or snapshot) within timeout.
+func (c *agentConn) call(ctx context.Context, cmd string, args any, timeout time.Duration) (agentproto.Message, error) {
+	id := c.next.Add(1)
+	ch := make(chan agentproto.Message, 1)
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return agentproto.Message{}, fmt.Errorf("%s: %s: %w", c, cmd, errAgentGone)
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+	forget := func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		forget()
+		return agentproto.Message{}, fmt.Errorf("%s: %s: %w", c, cmd, err)
+	}
+	if err := c.w.Write(agentproto.Command{Cmd: cmd, ID: id, Args: raw}); err != nil {
+		forget()
+		return agentproto.Message{}, fmt.Errorf("%s: send %s: %w", c, cmd, err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			return m, fmt.Errorf("%s: %s: %w%s", c, cmd, errAgentGone, c.stderrTail())
+		}
+		if m.Type == agentproto.TypeError {
+			return m, fmt.Errorf("%s: %s: %s", c, cmd, m.Error)
+		}
+		return m, nil
+	case <-t.C:
+		forget()
+		return agentproto.Message{}, fmt.Errorf("%s: %s: no answer within %s%s", c, cmd, timeout, c.stderrTail())
+	case <-ctx.Done():
+		forget()
+		return agentproto.Message{}, ctx.Err()
+	}
+}
+
+// send writes a command without waiting for an answer.
+func (c *agentConn) send(cmd string, args any) error {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	return c.w.Write(agentproto.Command{Cmd: cmd, ID: c.next.Add(1), Args: raw})
+}
+
+// finish closes the agent's stdin (it then sends "final" and exits) and waits up to
+// timeout for it to go; then kills it. It returns the final message, if any came.
+func (c *agentConn) finish(timeout time.Duration) *agentproto.Message {
+	c.proc.Stdin.Close()
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+		c.proc.Kill()
+		<-c.done
+	}
+	c.proc.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.final
+}
+
+// exited reports whether the agent's output has ended.
+func (c *agentConn) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *agentConn) stderrTail() string {
+	s := c.proc.Stderr()
+	if len(s) > 2000 {
+		s = s[len(s)-2000:]
+	}
+	if s == "" {
+		return ""
+	}
+	return "; its log ends:\n" + s
+}

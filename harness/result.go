@@ -1,0 +1,331 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/portlab/portlab/harness/metrics"
+	"github.com/portlab/portlab/reports"
+)
+
+type reportsWake = reports.WakeStats
+
+var jsonUnmarshal = json.Unmarshal
+
+func eventRecord(at, applied time.Duration, kind, detail string, err error) reports.EventRecord {
+	ev := reports.EventRecord{At: at.Seconds(), Applied: applied.Seconds(), Kind: kind, Detail: detail}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	return ev
+}
+
+func markFor(ev reports.EventRecord) reports.TimelineMark {
+	return reports.TimelineMark{T: ev.At, Label: ev.Kind + " " + ev.Detail}
+}
+
+// percentiles summarises a histogram of microseconds in seconds.
+func percentiles(h *hdrhistogram.Histogram) reports.Percentiles {
+	if h == nil || h.TotalCount() == 0 {
+		return reports.Percentiles{}
+	}
+	s := func(us int64) float64 { return float64(us) / 1e6 }
+	return reports.Percentiles{
+		Count: uint64(h.TotalCount()), Mean: h.Mean() / 1e6,
+		P50: s(h.ValueAtQuantile(50)), P90: s(h.ValueAtQuantile(90)), P95: s(h.ValueAtQuantile(95)),
+		P99: s(h.ValueAtQuantile(99)), P999: s(h.ValueAtQuantile(99.9)), Max: s(h.Max()),
+	}
+}
+
+// result assembles the run's result, evaluates the gates and sets the status.
+func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &reports.Result{
+		SchemaVersion: reports.SchemaVersion, Tool: r.opt.Tool, RunID: r.opt.RunID, ScenarioName: r.s.Name,
+		Started: started, Ended: time.Now(), Environment: environment(r.plan.total()),
+		Events: r.events, Timeline: r.marks,
+	}
+	if b, err := json.Marshal(r.s); err == nil {
+		res.Scenario = b
+	}
+	if !r.t0.IsZero() {
+		res.Elapsed = min(time.Since(r.t0), r.s.Duration.D()).Seconds()
+	}
+	rec := r.total()
+
+	// Groups: final client states when the fleets sent them, else the last snapshot.
+	for _, name := range r.plan.order {
+		g := r.plan.groups[name]
+		out := reports.GroupOutcome{Group: name, Count: g.cfg.Count, PortsUsed: map[int]int{}}
+		f := r.fleets[g.fleet.segment]
+		rep := f.final
+		if rep == nil {
+			rep = f.last
+		}
+		if rep != nil {
+			st := rep.Groups[name]
+			out.Managed, out.Unmanaged, out.Asleep = st.Managed, st.Unmanaged, st.Asleep
+			for _, c := range rep.Clients {
+				if c.Group != name {
+					continue
+				}
+				if c.Fallbacks > 0 {
+					out.Fallbacks++
+				}
+				if c.LastPort != 0 {
+					out.PortsUsed[c.LastPort]++
+				}
+			}
+		}
+		out.Transitions = r.transitions(name)
+		out.FallbackDelay = percentiles(rec.Query(metrics.Key{Metric: metrics.FallbackDelay, Group: name}))
+		res.Groups = append(res.Groups, out)
+	}
+
+	// Requests: one row per latency key, with its service-time twin.
+	for _, k := range rec.Keys() {
+		if k.Metric != metrics.Latency {
+			continue
+		}
+		sk := k
+		sk.Metric = metrics.Service
+		res.Requests = append(res.Requests, reports.RequestStats{
+			Operation: k.Op, Transport: k.Transport, Port: k.Port, Outcome: k.Outcome, Group: k.Group, MP: k.MP,
+			Count: uint64(rec.Histogram(k).TotalCount()), Latency: percentiles(rec.Histogram(k)), ServiceTime: percentiles(rec.Histogram(sk)),
+		})
+		res.Hists = append(res.Hists, encodeHist(metrics.Latency, k, rec.Histogram(k)))
+	}
+	for _, k := range rec.Keys() {
+		switch k.Metric {
+		case metrics.FallbackDelay, metrics.PushLatency, metrics.TimeToManaged:
+			res.Hists = append(res.Hists, encodeHist(k.Metric, k, rec.Histogram(k)))
+		}
+	}
+
+	// Notification: pushes sent to each group that has a channel, and acknowledgements.
+	for _, name := range r.plan.order {
+		g := r.plan.groups[name]
+		if r.pushes[name] == 0 || g.cfg.Notification == "off" {
+			continue
+		}
+		h := rec.Query(metrics.Key{Metric: metrics.PushLatency, Op: metrics.OpPushAck, Group: name})
+		res.Push = append(res.Push, reports.PushStats{
+			Group: name, Transport: g.cfg.Notification, Targeted: g.cfg.Count * r.pushes[name],
+			Delivered: int(rec.Counter(metrics.CPushAcks, name)), Latency: percentiles(h),
+		})
+	}
+	for _, name := range r.plan.order {
+		if w := r.wakes[name]; w != nil {
+			w.Woken = int(rec.Counter(metrics.CWoken, name))
+			w.TimeToManaged = percentiles(rec.Query(metrics.Key{Metric: metrics.TimeToManaged, Group: name}))
+			res.Wake = append(res.Wake, *w)
+		}
+	}
+
+	// Per-second series, in order.
+	var secs []int
+	for s := range r.series {
+		secs = append(secs, s)
+	}
+	sort.Ints(secs)
+	for _, s := range secs {
+		res.Series = append(res.Series, *r.series[s])
+	}
+
+	// Firewall counters, read now from the routers' tables.
+	for _, rt := range r.s.Network.Routers {
+		if !r.hasFirewall(rt.Name) {
+			continue
+		}
+		cs, err := r.topo.Counters(rt.Name)
+		if err != nil {
+			res.Notes = append(res.Notes, fmt.Sprintf("firewall counters of %s: %v", rt.Name, err))
+			continue
+		}
+		actions := r.ruleActions(rt.Name)
+		var names []string
+		for n := range cs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			res.Firewall = append(res.Firewall, reports.RuleCounter{Router: rt.Name, Rule: n, Action: actions[n], Packets: cs[n].Packets, Bytes: cs[n].Bytes})
+		}
+	}
+
+	// Process cost.
+	for _, name := range r.mpList {
+		a := r.mps[name]
+		res.Cost = append(res.Cost, r.mpCost(name, a, res.Elapsed))
+	}
+	for _, fp := range r.plan.fleets {
+		f := r.fleets[fp.segment]
+		c := reports.ProcessCost{Role: "fleet", Name: fp.segment, PID: f.conn.proc.Pid(), Clients: fp.clients, Series: f.cost, RSSPeak: f.peak}
+		if n := len(f.cost); n > 0 {
+			c.CPUUser = f.cost[n-1].CPU // user+system, cumulative
+			c.RSSEnd = f.cost[n-1].RSS
+		}
+		var reqs uint64
+		for _, q := range res.Requests {
+			if r.plan.groups[q.Group] != nil && r.plan.groups[q.Group].fleet == fp {
+				reqs += q.Count
+			}
+		}
+		c.Requests = reqs
+		if reqs > 0 {
+			c.CPUPerRequestUS = c.CPUUser * 1e6 / float64(reqs)
+		}
+		if res.Elapsed > 0 && fp.clients > 0 {
+			c.CPUPerClientMinuteUS = c.CPUUser * 1e6 / (float64(fp.clients) * res.Elapsed / 60)
+		}
+		res.Cost = append(res.Cost, c)
+	}
+
+	// Load generator health.
+	for _, name := range r.plan.order {
+		res.Load.Planned += uint64(rec.Counter(metrics.CCycles, name))
+		res.Load.Late += uint64(rec.Counter(metrics.CLateStarts, name))
+		res.Load.Skipped += uint64(rec.Counter(metrics.CSkippedBusy, name))
+	}
+	if res.Load.Planned > 0 {
+		res.Load.LateFraction = float64(res.Load.Late) / float64(res.Load.Planned)
+	}
+	if res.Load.LateFraction > 0.01 {
+		res.Notes = append(res.Notes, fmt.Sprintf("the load generator fell behind: %.1f%% of cycles started late; latency figures include its own delay", 100*res.Load.LateFraction))
+	}
+	if d := rec.Dropped(); d > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d values fell outside the histograms' range and were dropped", d))
+	}
+	res.Notes = append(res.Notes, r.failures...)
+
+	res.Gates = EvaluateGates(r.s, res, rec)
+	switch {
+	case interrupted:
+		res.Status = reports.StatusInterrupted
+		res.Error = "interrupted before the end of the run; figures cover what ran"
+	case len(r.failures) > 0:
+		res.Status = reports.StatusError
+		res.Error = strings.Join(r.failures, "; ")
+	case len(res.Failed()) > 0:
+		res.Status = reports.StatusFailed
+	default:
+		res.Status = reports.StatusPassed
+	}
+	return res
+}
+
+func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.ProcessCost {
+	c := reports.ProcessCost{Role: "mp", Name: name, PID: a.conn.proc.Pid(), Series: a.cost, RSSPeak: a.peak, Sessions: a.sess}
+	if n := len(a.cost); n > 0 {
+		c.CPUUser = a.cost[n-1].CPU // cumulative user+system from /proc
+		c.RSSEnd = a.cost[n-1].RSS
+	}
+	if p := a.last.Process; p.CPUUserSeconds+p.CPUSystemSeconds > 0 {
+		// The agent's own reading at the end is more recent than the last sample.
+		c.CPUUser, c.CPUSystem = p.CPUUserSeconds, p.CPUSystemSeconds
+	}
+	for _, q := range a.last.Requests {
+		c.Requests += q.Count
+	}
+	clients := 0
+	for _, name2 := range r.plan.order {
+		g := r.plan.groups[name2]
+		if g.cfg.MP == name || g.cfg.MP == "" {
+			clients += g.cfg.Count
+		}
+	}
+	c.Clients = clients
+	cpu := c.CPUUser + c.CPUSystem
+	if c.Requests > 0 {
+		c.CPUPerRequestUS = cpu * 1e6 / float64(c.Requests)
+	}
+	if elapsed > 0 && clients > 0 {
+		c.CPUPerClientMinuteUS = cpu * 1e6 / (float64(clients) * elapsed / 60)
+	}
+	if c.Sessions > 0 && len(a.cost) > 0 {
+		c.RSSPerSession = float64(c.RSSPeak) / float64(c.Sessions)
+	}
+	return c
+}
+
+func (r *runner) hasFirewall(router string) bool {
+	for _, rt := range r.s.Network.Routers {
+		if rt.Name == router && rt.Firewall != nil {
+			return true
+		}
+	}
+	for _, e := range r.s.Timeline {
+		if e.Firewall != nil && e.Firewall.Router == router {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleActions maps rule names of a router (over its whole timeline) to their actions.
+func (r *runner) ruleActions(router string) map[string]string {
+	m := map[string]string{}
+	for _, rt := range r.s.Network.Routers {
+		if rt.Name == router && rt.Firewall != nil {
+			m["default"] = string(rt.Firewall.Default)
+			for _, rl := range rt.Firewall.Rules {
+				m[rl.Name] = string(rl.Action)
+			}
+		}
+	}
+	for _, e := range r.s.Timeline {
+		if e.Firewall != nil && e.Firewall.Router == router {
+			m["default"] = string(e.Firewall.Default)
+			for _, rl := range e.Firewall.Rules {
+				m[rl.Name] = string(rl.Action)
+			}
+		}
+	}
+	return m
+}
+
+// transitions lists one group's state changes, counted per second of the run (r.mu held).
+func (r *runner) transitions(group string) []reports.Transition {
+	var out []reports.Transition
+	for k, n := range r.trans {
+		if k.group == group {
+			out = append(out, reports.Transition{T: float64(k.sec), To: k.to, Count: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].T != out[j].T {
+			return out[i].T < out[j].T
+		}
+		return out[i].To < out[j].To
+	})
+	return out
+}
+
+type transKey struct {
+	group string
+	sec   int
+	to    string
+}
+
+func encodeHist(kind string, k metrics.Key, h *hdrhistogram.Histogram) reports.EncodedHist {
+	tags := map[string]string{"operation": k.Op, "transport": k.Transport, "outcome": k.Outcome, "group": k.Group, "mp": k.MP}
+	if k.Port != 0 {
+		tags["port"] = strconv.Itoa(k.Port)
+	}
+	for t, v := range tags {
+		if v == "" {
+			delete(tags, t)
+		}
+	}
+	e, err := reports.EncodeHist(kind, tags, h)
+	if err != nil {
+		return reports.EncodedHist{Kind: kind, Tags: tags}
+	}
+	return e
+}

@@ -1,0 +1,623 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portlab/portlab/harness/agentproto"
+	"github.com/portlab/portlab/harness/client"
+	"github.com/portlab/portlab/harness/metrics"
+	"github.com/portlab/portlab/harness/mp"
+	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/reports"
+	"github.com/portlab/portlab/scenarios"
+)
+
+// ErrRunFailed wraps every failure of the run itself (exit 5): the step, the node, why.
+var ErrRunFailed = errors.New("run failed")
+
+// Options control one run.
+type Options struct {
+	// Binary is the portlab executable the agents run ("" = this process's executable).
+	Binary string
+	// RunID names the run (namespaces pinned with Keep carry it); "" = random.
+	RunID string
+	// Keep pins the namespaces under /run/netns for inspection (portlab clean removes them).
+	Keep bool
+	// CaptureDir, when set, receives one pcapng file per link.
+	CaptureDir string
+	// Console shows progress; nil = quiet.
+	Console *Console
+	// Tool is "portlab <version>", recorded in the result.
+	Tool string
+	// Log receives debug detail (agent stderr on failure, netsim steps); nil = discard.
+	Log *slog.Logger
+	// Stopped, when closed, stops the load early like an interrupt but without one:
+	// tests use it. Nil: never.
+	Stopped <-chan struct{}
+}
+
+// timeouts for agent conversations.
+const (
+	agentReadyTimeout = 20 * time.Second
+	agentCallTimeout  = 10 * time.Second
+	finalGrace        = 15 * time.Second
+)
+
+// runner is the state of one run.
+type runner struct {
+	s    *scenarios.Scenario
+	opt  Options
+	plan *plan
+	con  *Console
+	log  *slog.Logger
+	topo *netsim.Topology
+	ca   *mp.CA
+
+	mps    map[string]*mpAgent
+	mpList []string
+	fleets map[string]*fleetAgent // by segment
+
+	t0       time.Time
+	mu       sync.Mutex
+	series   map[int]*reports.SecondPoint
+	events   []reports.EventRecord
+	marks    []reports.TimelineMark
+	pushes   map[string]int // group -> pushes sent to it
+	wakes    map[string]*reports.WakeStats
+	failures []string // agent deaths and other failures during the load
+	trans    map[transKey]int
+	ports    scenarios.SitePorts
+}
+
+type mpAgent struct {
+	conn    *agentConn
+	cfg     mp.Config
+	addr    string
+	stopped bool // stopped on purpose by the timeline
+	last    mp.Snapshot
+	cost    []reports.CostPoint
+	peak    uint64
+	sess    int
+}
+
+type fleetAgent struct {
+	conn *agentConn
+	// rec holds the fleet's intervals merged; final, when it arrives, is the fleet's own
+	// whole-run total and replaces it (merging both would count everything twice).
+	rec    *metrics.Recorder
+	finalR *metrics.Recorder
+	plan   *fleetPlan
+	last   *client.Report
+	final  *client.Report
+	cost   []reports.CostPoint
+	peak   uint64
+	finals chan struct{}
+	once   sync.Once
+}
+
+// Run executes the scenario and returns its result. The result is non-nil whenever the
+// run got as far as starting the load, even when it failed or was interrupted; its
+// Status says which. The error wraps ErrRunFailed (the run could not be carried out) or
+// the context's error (interrupted).
+func Run(ctx context.Context, s *scenarios.Scenario, opt Options) (*reports.Result, error) {
+	if opt.RunID == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		opt.RunID = hex.EncodeToString(b[:])
+	}
+	if opt.Console == nil {
+		opt.Console = NewConsole(discard{}, ConsoleQuiet, false)
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(discard{}, nil))
+	}
+	if opt.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("%w: find own executable: %v", ErrRunFailed, err)
+		}
+		opt.Binary = exe
+	}
+	r := &runner{s: s, opt: opt, plan: newPlan(s), con: opt.Console, log: opt.Log,
+		mps: map[string]*mpAgent{}, fleets: map[string]*fleetAgent{},
+		series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{},
+		ports: s.Site.Ports}
+	return r.run(ctx)
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func (r *runner) fail(step, node string, err error) error {
+	if node != "" {
+		return fmt.Errorf("%w: %s %s: %v", ErrRunFailed, step, node, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrRunFailed, step, err)
+}
+
+func (r *runner) run(ctx context.Context) (*reports.Result, error) {
+	started := time.Now()
+	r.con.Step("building network", "scenario", r.s.Name, "run", r.opt.RunID, "clients", r.plan.total())
+	topo, err := netsim.Build(ctx, r.s, netsim.Options{RunID: r.opt.RunID, Keep: r.opt.Keep, CaptureDir: r.opt.CaptureDir, Log: r.log})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, r.fail("build network", "", err)
+	}
+	r.topo = topo
+	defer func() {
+		if err := topo.Close(); err != nil {
+			r.con.Warn("tear down network: " + err.Error())
+		}
+	}()
+	if r.opt.Keep {
+		r.con.Step("namespaces kept", "inspect", "ip netns list | grep portlab-"+r.opt.RunID, "remove", "portlab clean "+r.opt.RunID)
+	}
+
+	// agentCtx outlives the run's ctx: on Ctrl-C the agents must still deliver their
+	// finals; they are ended explicitly (stdin closed) in teardown.
+	agentCtx, cancelAgents := context.WithCancel(context.Background())
+	defer cancelAgents()
+	defer r.finishAll()
+
+	if err := r.startMPs(ctx, agentCtx); err != nil {
+		return nil, err
+	}
+	if err := r.startFleets(ctx, agentCtx); err != nil {
+		return nil, err
+	}
+	if err := r.neighbours(); err != nil {
+		return nil, r.fail("static neighbours", "", err)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	// Start the load a little in the future so every fleet begins at the same instant.
+	r.t0 = time.Now().Add(200 * time.Millisecond)
+	for seg, f := range r.fleets {
+		if _, err := f.conn.call(ctx, client.CmdStart, client.StartArgs{StartTime: r.t0}, agentCallTimeout); err != nil {
+			return nil, r.fail("start load", netsim.ClientNode(seg), err)
+		}
+	}
+	r.con.Step("load running", "duration", r.s.Duration.String(), "clients", r.plan.total())
+
+	interrupted := r.drive(ctx)
+
+	// Collect: fleets end by themselves at the duration; on interrupt, ask them to stop.
+	if interrupted {
+		r.con.Step("interrupted: stopping the load and collecting what there is")
+		for _, f := range r.fleets {
+			f.conn.send(client.CmdStop, nil)
+		}
+	}
+	r.awaitFinals(finalGrace)
+	for _, m := range r.mps {
+		if m.conn.exited() {
+			continue
+		}
+		if msg, err := m.conn.call(context.Background(), mp.CmdSnapshot, nil, agentCallTimeout); err == nil {
+			var snap mp.Snapshot
+			if json.Unmarshal(msg.Data, &snap) == nil {
+				m.last = snap
+			}
+		}
+	}
+	res := r.result(started, interrupted)
+	if interrupted {
+		return res, context.Canceled
+	}
+	if res.Status == reports.StatusError {
+		return res, fmt.Errorf("%w: %s", ErrRunFailed, res.Error)
+	}
+	return res, nil
+}
+
+// startMPs starts one agent per management point and waits until each serves.
+func (r *runner) startMPs(ctx, agentCtx context.Context) error {
+	ca, err := mp.NewCA()
+	if err != nil {
+		return r.fail("make CA", "", err)
+	}
+	r.ca = ca
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return r.fail("make CA", "", err)
+	}
+	addrs := map[string]string{}
+	for _, m := range r.s.ManagementPoints {
+		a, err := r.topo.Addr(netsim.MPNode(m.Name), "")
+		if err != nil {
+			return r.fail("address of", netsim.MPNode(m.Name), err)
+		}
+		addrs[m.Name] = a.String()
+	}
+	type started struct {
+		name string
+		err  error
+	}
+	results := make(chan started, len(r.s.ManagementPoints))
+	for i, m := range r.s.ManagementPoints {
+		cfg := mp.FromScenario(m, m.Site, r.s.Site.Ports, addrs[m.Name])
+		cfg.Seed = r.s.Seed + int64(i)
+		cfg.TLS.CACertPEM = string(ca.CertPEM)
+		cfg.TLS.CAKeyPEM = string(keyPEM)
+		for _, o := range r.s.ManagementPoints {
+			if o.Name != m.Name && o.Site == m.Site {
+				cfg.Peers = append(cfg.Peers, mp.Peer{Name: o.Name, Addr: addrs[o.Name]})
+			}
+		}
+		node := netsim.MPNode(m.Name)
+		proc, err := r.topo.StartCommand(agentCtx, node, netsim.Command{Path: r.opt.Binary, Args: []string{"agent", "mp"}})
+		if err != nil {
+			return r.fail("start agent", node, err)
+		}
+		a := &mpAgent{cfg: cfg, addr: addrs[m.Name]}
+		name := m.Name
+		a.conn = newAgentConn("mp", name, proc, func(msg agentproto.Message) { r.onMP(name, msg) })
+		r.mps[name] = a
+		r.mpList = append(r.mpList, name)
+		go func() {
+			_, err := a.conn.call(ctx, mp.CmdConfig, cfg, agentReadyTimeout)
+			results <- started{name, err}
+		}()
+	}
+	var errs []error
+	for range r.s.ManagementPoints {
+		if s := <-results; s.err != nil {
+			errs = append(errs, r.fail("start management point", s.name, s.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startFleets starts one fleet agent per client segment.
+func (r *runner) startFleets(ctx, agentCtx context.Context) error {
+	var mps []client.MP
+	for _, m := range r.s.ManagementPoints {
+		a, _ := r.topo.Addr(netsim.MPNode(m.Name), "")
+		mps = append(mps, client.MP{Name: m.Name, Addr: a, Site: m.Site})
+	}
+	type started struct {
+		seg string
+		err error
+	}
+	results := make(chan started, len(r.plan.fleets))
+	for _, fp := range r.plan.fleets {
+		cfg := client.FleetConfig{
+			Segment: fp.segment, Identities: fp.identities, Groups: fp.groups, MPs: mps,
+			SitePorts: client.SitePortsFromScenario(r.s.Site.Ports), SiteCode: r.s.Site.Code,
+			Seed: r.s.Seed, Duration: client.Duration(r.s.Duration.D()), Ramp: client.Duration(r.s.Ramp.D()),
+			CAPEM: string(r.ca.CertPEM),
+		}
+		node := netsim.ClientNode(fp.segment)
+		if n, ok := r.topo.Node(node); ok && len(n.Ifaces) > 0 {
+			cfg.NIC = n.Ifaces[0].Name // sleeping clients' NICs read the segment here
+		}
+		proc, err := r.topo.StartCommand(agentCtx, node, netsim.Command{Path: r.opt.Binary, Args: []string{"agent", "fleet"}})
+		if err != nil {
+			return r.fail("start agent", node, err)
+		}
+		f := &fleetAgent{plan: fp, finals: make(chan struct{}), rec: metrics.NewRecorder()}
+		seg := fp.segment
+		f.conn = newAgentConn("fleet", seg, proc, func(msg agentproto.Message) { r.onFleet(seg, msg) })
+		r.fleets[seg] = f
+		go func() {
+			_, err := f.conn.call(ctx, client.CmdConfig, cfg, agentReadyTimeout)
+			results <- started{seg, err}
+		}()
+	}
+	var errs []error
+	for range r.plan.fleets {
+		if s := <-results; s.err != nil {
+			errs = append(errs, r.fail("start fleet", netsim.ClientNode(s.seg), s.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// neighbours installs permanent ARP entries on routers that keep them, for every client
+// on their client-side links (a sleeping host answers no ARP).
+func (r *runner) neighbours() error {
+	for _, rt := range r.s.Network.Routers {
+		if !rt.StaticNeighbors {
+			continue
+		}
+		for _, link := range rt.Links {
+			fp := r.plan.seg[link]
+			if fp == nil {
+				continue
+			}
+			var addrs []netip.Addr
+			var macs []net.HardwareAddr
+			for _, name := range r.plan.order {
+				g := r.plan.groups[name]
+				if g.fleet != fp {
+					continue
+				}
+				for i := range g.cfg.Count {
+					a, m := g.client(i)
+					addrs = append(addrs, a)
+					macs = append(macs, m)
+				}
+			}
+			if err := r.topo.AddNeighbors(rt.Name, link, addrs, macs); err != nil {
+				return fmt.Errorf("router %s link %s: %w", rt.Name, link, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *runner) onMP(name string, msg agentproto.Message) {
+	switch msg.Type {
+	case agentproto.TypeSnapshot, agentproto.TypeFinal:
+		var snap mp.Snapshot
+		if err := json.Unmarshal(msg.Data, &snap); err != nil {
+			r.log.Warn("mp snapshot", "mp", name, "err", err)
+			return
+		}
+		r.mu.Lock()
+		a := r.mps[name]
+		a.last = snap
+		a.sess = max(a.sess, int(snap.Notify.Sessions["tcp"])+snap.Notify.LongPollClients)
+		r.mu.Unlock()
+	case agentproto.TypeError:
+		r.log.Warn("mp agent error", "mp", name, "err", msg.Error)
+	}
+}
+
+func (r *runner) onFleet(seg string, msg agentproto.Message) {
+	switch msg.Type {
+	case agentproto.TypeSnapshot, agentproto.TypeFinal:
+		var rep client.Report
+		if err := json.Unmarshal(msg.Data, &rep); err != nil {
+			r.noteFailure(fmt.Sprintf("fleet %s: bad snapshot: %v", seg, err))
+			return
+		}
+		rec, err := metrics.Decode(rep.Snapshot)
+		if err != nil {
+			r.noteFailure(fmt.Sprintf("fleet %s: decode snapshot: %v", seg, err))
+			return
+		}
+		r.mu.Lock()
+		f := r.fleets[seg]
+		if msg.Type == agentproto.TypeFinal {
+			f.final = &rep
+			f.finalR = rec
+		} else {
+			f.rec.Merge(rec)
+			f.last = &rep
+			r.addSeries(&rep)
+		}
+		r.mu.Unlock()
+		if msg.Type == agentproto.TypeFinal {
+			f.once.Do(func() { close(f.finals) })
+		}
+	case agentproto.TypeError:
+		r.log.Warn("fleet agent error", "segment", seg, "err", msg.Error)
+	}
+}
+
+// addSeries folds one fleet interval into the per-second series (r.mu held).
+func (r *runner) addSeries(rep *client.Report) {
+	if r.t0.IsZero() {
+		return
+	}
+	sec := int(rep.End.Sub(r.t0).Round(time.Second) / time.Second)
+	p := r.series[sec]
+	if p == nil {
+		p = &reports.SecondPoint{T: float64(sec), Failures: map[string]int{}, Managed: map[string]int{}, Unmanaged: map[string]int{}}
+		r.series[sec] = p
+	}
+	p.Attempts += uint64(rep.Series.Attempts)
+	p.OK += uint64(rep.Series.Successes)
+	for k, v := range rep.Series.Failures {
+		p.Failures[k] += int(v)
+	}
+	for g, st := range rep.Groups {
+		p.Managed[g] = st.Managed
+		p.Unmanaged[g] = st.Unmanaged
+	}
+	for _, t := range rep.Transitions {
+		r.trans[transKey{t.Group, int(t.Time.Sub(r.t0).Round(time.Second) / time.Second), t.To}]++
+	}
+}
+
+func (r *runner) noteFailure(s string) {
+	r.mu.Lock()
+	r.failures = append(r.failures, s)
+	r.mu.Unlock()
+	r.con.Warn(s)
+}
+
+// drive runs the timeline and samples cost until the duration has passed; it returns
+// true when the run was interrupted.
+func (r *runner) drive(ctx context.Context) (interrupted bool) {
+	events := make([]int, len(r.s.Timeline))
+	for i := range events {
+		events[i] = i
+	}
+	sort.SliceStable(events, func(a, b int) bool { return r.s.Timeline[events[a]].At < r.s.Timeline[events[b]].At })
+	end := r.t0.Add(r.s.Duration.D())
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	next := 0
+	var timer *time.Timer
+	arm := func() <-chan time.Time {
+		if next >= len(events) {
+			return nil
+		}
+		d := time.Until(r.t0.Add(r.s.Timeline[events[next]].At.D()))
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		return timer.C
+	}
+	evC := arm()
+	endT := time.NewTimer(time.Until(end))
+	defer endT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-r.opt.Stopped:
+			return true
+		case <-endT.C:
+			r.sample()
+			return false
+		case <-evC:
+			i := events[next]
+			next++
+			r.apply(ctx, i)
+			evC = arm()
+		case <-tick.C:
+			r.sample()
+			r.checkAgents()
+		}
+	}
+}
+
+// sample reads each agent's CPU and memory from /proc and shows progress.
+func (r *runner) sample() {
+	t := time.Since(r.t0).Seconds()
+	for _, m := range r.mps {
+		if ps, err := ReadProc("/proc", m.conn.proc.Pid()); err == nil {
+			r.mu.Lock()
+			var reqs uint64
+			for _, q := range m.last.Requests {
+				reqs += q.Count
+			}
+			m.cost = append(m.cost, reports.CostPoint{T: t, CPU: ps.CPUUser + ps.CPUSystem, RSS: ps.RSS, Reqs: reqs})
+			m.peak = max(m.peak, ps.RSSPeak, ps.RSS)
+			r.mu.Unlock()
+		}
+	}
+	for _, f := range r.fleets {
+		if ps, err := ReadProc("/proc", f.conn.proc.Pid()); err == nil {
+			r.mu.Lock()
+			f.cost = append(f.cost, reports.CostPoint{T: t, CPU: ps.CPUUser + ps.CPUSystem, RSS: ps.RSS})
+			f.peak = max(f.peak, ps.RSSPeak, ps.RSS)
+			r.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	st := Status{Elapsed: time.Since(r.t0), Duration: r.s.Duration.D()}
+	for _, f := range r.fleets {
+		if f.last == nil {
+			continue
+		}
+		for _, g := range f.last.Groups {
+			st.Managed += g.Managed
+			st.Unmanaged += g.Unmanaged
+			st.Asleep += g.Asleep
+		}
+	}
+	sec := int(time.Since(r.t0).Round(time.Second)/time.Second) - 1
+	if p := r.series[sec]; p != nil {
+		st.ReqPerSec = float64(p.Attempts)
+		st.ErrPerSec = float64(p.Attempts - p.OK)
+		top := 0
+		for k, v := range p.Failures {
+			if v > top {
+				top, st.TopError = v, k
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.con.Progress(st)
+}
+
+// checkAgents notices agents that died without being asked to.
+func (r *runner) checkAgents() {
+	for name, m := range r.mps {
+		if m.conn.exited() && !strings.Contains(strings.Join(r.failures, "\n"), "mp "+name+" ") {
+			r.noteFailure(fmt.Sprintf("mp %s agent died (pid %d)%s", name, m.conn.proc.Pid(), m.conn.stderrTail()))
+		}
+	}
+	for seg, f := range r.fleets {
+		if f.conn.exited() && f.final == nil && !strings.Contains(strings.Join(r.failures, "\n"), "fleet "+seg+" ") {
+			r.noteFailure(fmt.Sprintf("fleet %s agent died (pid %d)%s", seg, f.conn.proc.Pid(), f.conn.stderrTail()))
+		}
+	}
+}
+
+// awaitFinals waits for every fleet's final report.
+func (r *runner) awaitFinals(grace time.Duration) {
+	deadline := time.After(grace)
+	for seg, f := range r.fleets {
+		select {
+		case <-f.finals:
+		case <-f.conn.done:
+		case <-deadline:
+			r.noteFailure(fmt.Sprintf("fleet %s: no final report within %s", seg, grace))
+			return
+		}
+	}
+}
+
+// finishAll ends every agent (stdin closed, then killed if it lingers).
+func (r *runner) finishAll() {
+	var wg sync.WaitGroup
+	for _, m := range r.mps {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.conn.finish(3 * time.Second) }()
+	}
+	for _, f := range r.fleets {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.conn.finish(3 * time.Second) }()
+	}
+	wg.Wait()
+}
+
+// environment describes this machine for the result.
+func environment(clients int) reports.Environment {
+	e := reports.Environment{GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Clients: clients, Rootless: netsim.Rootless()}
+	e.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		e.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb uint64
+		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		e.MemBytes = kb * 1024
+	}
+	return e
+}
+
+// DefaultOutDir is ./portlab-results/<scenario>-<timestamp>.
+func DefaultOutDir(s *scenarios.Scenario, now time.Time) string {
+	return filepath.Join("portlab-results", s.Name+"-"+now.UTC().Format("20060102T150405Z"))
+}
+
+// total merges every fleet's whole-run metrics (r.mu held).
+func (r *runner) total() *metrics.Recorder {
+	t := metrics.NewRecorder()
+	for _, f := range r.fleets {
+		if f.finalR != nil {
+			t.Merge(f.finalR)
+		} else {
+			t.Merge(f.rec)
+		}
+	}
+	return t
+}
