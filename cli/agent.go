@@ -13,6 +13,7 @@ func newAgentCmd(io streams) *cobra.Command {
 	c.AddCommand(
 		newAgentMPCmd(io),
 		newAgentFleetCmd(io),
+		newAgentSiteCmd(io),
 	// agent modes: one line each, above this comment
 	)
 	return c

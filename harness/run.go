@@ -22,6 +22,7 @@ import (
 	"github.com/portlab/portlab/harness/client"
 	"github.com/portlab/portlab/harness/metrics"
 	"github.com/portlab/portlab/harness/mp"
+	"github.com/portlab/portlab/harness/site"
 	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
@@ -70,6 +71,7 @@ type runner struct {
 
 	mps    map[string]*mpAgent
 	mpList []string
+	site   *agentConn             // the site server: sends wake-up packets
 	fleets map[string]*fleetAgent // by segment
 
 	t0       time.Time
@@ -181,6 +183,9 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 		return nil, err
 	}
 	if err := r.startFleets(ctx, agentCtx); err != nil {
+		return nil, err
+	}
+	if err := r.startSite(ctx, agentCtx); err != nil {
 		return nil, err
 	}
 	if err := r.neighbours(); err != nil {
@@ -331,6 +336,23 @@ func (r *runner) startFleets(ctx, agentCtx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startSite starts the site server's agent, which sends wake-up packets.
+func (r *runner) startSite(ctx, agentCtx context.Context) error {
+	proc, err := r.topo.StartCommand(agentCtx, netsim.SiteNode, netsim.Command{Path: r.opt.Binary, Args: []string{"agent", "site"}})
+	if err != nil {
+		return r.fail("start agent", netsim.SiteNode, err)
+	}
+	r.site = newAgentConn("site", r.s.Site.Code, proc, func(msg agentproto.Message) {
+		if msg.Type == agentproto.TypeError {
+			r.log.Warn("site agent error", "err", msg.Error)
+		}
+	})
+	if _, err := r.site.call(ctx, site.CmdConfig, site.Config{SiteCode: r.s.Site.Code}, agentReadyTimeout); err != nil {
+		return r.fail("start site server", netsim.SiteNode, err)
+	}
+	return nil
 }
 
 // neighbours installs permanent ARP entries on routers that keep them, for every client
@@ -585,6 +607,10 @@ func (r *runner) finishAll() {
 	for _, f := range r.fleets {
 		wg.Add(1)
 		go func() { defer wg.Done(); f.conn.finish(3 * time.Second) }()
+	}
+	if r.site != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.site.finish(3 * time.Second) }()
 	}
 	wg.Wait()
 }

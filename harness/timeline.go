@@ -10,8 +10,8 @@ import (
 
 	"github.com/portlab/portlab/harness/client"
 	"github.com/portlab/portlab/harness/mp"
+	"github.com/portlab/portlab/harness/site"
 	"github.com/portlab/portlab/netsim"
-	"github.com/portlab/portlab/netsim/wol"
 	"github.com/portlab/portlab/scenarios"
 )
 
@@ -144,43 +144,35 @@ func (r *runner) mpAction(ctx context.Context, a scenarios.MPAction) error {
 	return err
 }
 
-// wake sends magic packets from the site server's namespace to the site's wake-up port:
-// unicast to each client's address, or one subnet-directed broadcast per client MAC to
-// the client range's broadcast address. Whether anything wakes is up to the network.
+// wake has the site server send magic packets to the site's wake-up port: unicast to
+// each client's address, or one subnet-directed broadcast per client MAC to the client
+// range's broadcast address. Whether anything wakes is up to the network.
 func (r *runner) wake(ctx context.Context, w scenarios.Wake) (string, error) {
 	g := r.plan.groups[w.Group]
 	if g == nil {
 		return "", fmt.Errorf("no group %q", w.Group)
 	}
 	port := uint16(r.ports.Wakeup)
-	var targets []wol.Target
 	bcast := netsim.BroadcastAddr(g.fleet.identities)
+	args := site.SendArgs{Label: w.Group, Rate: float64(w.Rate), Retries: *w.Retries}
 	for i := range g.cfg.Count {
 		a, mac := g.client(i)
 		to := netip.AddrPortFrom(a, port)
 		if w.Mode == "broadcast" {
 			to = netip.AddrPortFrom(bcast, port)
 		}
-		targets = append(targets, wol.Target{MAC: mac, To: to})
+		args.Targets = append(args.Targets, site.Target{MAC: mac.String(), To: to.String()})
 	}
-	sender := wol.Sender{Rate: float64(w.Rate), Retries: *w.Retries}
-	sentAt := time.Now()
-	// Expect the wake-ups in the fleet first, so its time-to-managed starts at the send.
+	// Tell the fleet first, so its time-to-managed starts at the send.
 	f := r.fleets[g.fleet.segment]
+	sentAt := time.Now()
 	if _, err := f.conn.call(ctx, client.CmdExpectWake, client.WakeArgs{Selector: client.Selector{Group: w.Group}, SentNS: sentAt.UnixNano()}, agentCallTimeout); err != nil {
 		return "", err
 	}
-	var sent []wol.Sent
-	err := r.topo.Do(netsim.SiteNode, func() error {
-		var err error
-		sent, err = sender.Send(ctx, targets)
-		return err
-	})
-	ok := 0
-	for _, s := range sent {
-		if s.Err == nil {
-			ok++
-		}
+	msg, err := r.site.call(ctx, site.CmdSend, args, agentCallTimeout+time.Duration(len(args.Targets)*(1+args.Retries))*time.Second/time.Duration(max(1, w.Rate)))
+	var rep site.SendReply
+	if err == nil {
+		err = jsonUnmarshal(msg.Data, &rep)
 	}
 	r.mu.Lock()
 	ws := r.wakes[w.Group]
@@ -189,9 +181,9 @@ func (r *runner) wake(ctx context.Context, w scenarios.Wake) (string, error) {
 		r.wakes[w.Group] = ws
 	}
 	ws.Targeted = g.cfg.Count
-	ws.PacketsSent += ok
+	ws.PacketsSent += rep.Sent
 	r.mu.Unlock()
-	return fmt.Sprintf("%s %s: %d packets to UDP %d", w.Group, w.Mode, ok, port), err
+	return fmt.Sprintf("%s %s: %d packets to UDP %d", w.Group, w.Mode, rep.Sent, port), err
 }
 
 func countOf(data []byte) int {
