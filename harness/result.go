@@ -248,8 +248,10 @@ func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.Proces
 	if elapsed > 0 && clients > 0 {
 		c.CPUPerClientMinuteUS = cpu * 1e6 / (float64(clients) * elapsed / 60)
 	}
-	if c.Sessions > 0 && len(a.cost) > 0 {
-		c.RSSPerSession = float64(c.RSSPeak) / float64(c.Sessions)
+	if c.Sessions > 0 && a.base > 0 && c.RSSPeak > a.base {
+		// Growth over the idle MP, per peak session: policy traffic shares it, so this is
+		// an upper bound of what one notification client costs.
+		c.RSSPerSession = float64(c.RSSPeak-a.base) / float64(c.Sessions)
 	}
 	return c
 }

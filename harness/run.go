@@ -95,6 +95,7 @@ type mpAgent struct {
 	cost    []reports.CostPoint
 	peak    uint64
 	sess    int
+	base    uint64 // RSS once serving, before any client: what sessions are measured against
 }
 
 type fleetAgent struct {
@@ -288,6 +289,8 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 	for range r.s.ManagementPoints {
 		if s := <-results; s.err != nil {
 			errs = append(errs, r.fail("start management point", s.name, s.err))
+		} else if ps, err := ReadProc("/proc", r.mps[s.name].conn.proc.Pid()); err == nil {
+			r.mps[s.name].base = ps.RSS
 		}
 	}
 	return errors.Join(errs...)

@@ -16,6 +16,8 @@ const (
 	DefaultPolicyInterval    = 10 * time.Second
 	DefaultHeartbeatInterval = 60 * time.Second
 	DefaultConnectTimeout    = 5 * time.Second
+	DefaultKeepalive         = 60 * time.Second
+	DefaultLongPollWait      = 30 * time.Second
 	DefaultRetries           = 1
 	DefaultUnmanagedAfter    = 3
 	DefaultServiceTime       = time.Millisecond
@@ -89,6 +91,8 @@ func (s *Scenario) ApplyDefaults() {
 		}
 		setDur(&g.PolicyInterval, DefaultPolicyInterval)
 		setDur(&g.HeartbeatInterval, DefaultHeartbeatInterval)
+		setDur(&g.NotificationKeepalive, DefaultKeepalive)
+		setDur(&g.LongPollWait, DefaultLongPollWait)
 		setDur(&g.ConnectTimeout, DefaultConnectTimeout)
 		if g.Retries == nil {
 			g.Retries = ptr(DefaultRetries)

@@ -206,6 +206,12 @@ type ClientGroup struct {
 	Notification string `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"enum=tcp,enum=http,enum=https,enum=off"`
 	// Machine policy polling interval, compressed from the real 60 min (default 10s).
 	PolicyInterval Duration `yaml:"policy_interval,omitempty" json:"policy_interval,omitempty"`
+	// Keep-alive interval of the TCP notification session, compressed from the real
+	// ~15 min (default 60s).
+	NotificationKeepalive Duration `yaml:"notification_keepalive,omitempty" json:"notification_keepalive,omitempty"`
+	// How long a long poll at /bgb/handler.ashx asks the MP to hold before it polls again
+	// (undocumented on a real site; default 30s).
+	LongPollWait Duration `yaml:"longpoll_wait,omitempty" json:"longpoll_wait,omitempty"`
 	// Heartbeat discovery interval, compressed from the real 7 days (default 60s).
 	HeartbeatInterval Duration `yaml:"heartbeat_interval,omitempty" json:"heartbeat_interval,omitempty"`
 	// Connect timeout per attempt (default 5s).

@@ -151,7 +151,7 @@ func (v *validator) validate() {
 	}
 	for path := range v.d.zeros {
 		switch path[strings.LastIndexAny(path, ".")+1:] {
-		case "duration", "policy_interval", "heartbeat_interval", "connect_timeout":
+		case "duration", "policy_interval", "heartbeat_interval", "connect_timeout", "notification_keepalive", "longpoll_wait":
 			v.errf(path, "leave the field out to get the default", "%s must be positive", path[strings.LastIndexAny(path, ".")+1:])
 		}
 	}
@@ -507,6 +507,8 @@ func (v *validator) clients() {
 		v.dur(path+".policy_interval", g.PolicyInterval, 100*time.Millisecond, MaxDuration)
 		v.dur(path+".heartbeat_interval", g.HeartbeatInterval, 100*time.Millisecond, 24*time.Hour)
 		v.dur(path+".connect_timeout", g.ConnectTimeout, 10*time.Millisecond, time.Minute)
+		v.dur(path+".notification_keepalive", g.NotificationKeepalive, 100*time.Millisecond, time.Hour)
+		v.dur(path+".longpoll_wait", g.LongPollWait, 100*time.Millisecond, 5*time.Minute)
 		if r := *g.Retries; r < 0 || r > 10 {
 			v.errf(path+".retries", "", "retries %d out of range 0 to 10", r)
 		}

@@ -160,6 +160,7 @@ func GroupFromScenario(g scenarios.ClientGroup, first int) Group {
 		HTTPPort: g.HTTPPort, HTTPSPort: g.HTTPSPort, Notification: g.Notification,
 		PolicyInterval: Duration(g.PolicyInterval.D()), HeartbeatInterval: Duration(g.HeartbeatInterval.D()),
 		ConnectTimeout: Duration(g.ConnectTimeout.D()), UnmanagedAfter: g.UnmanagedAfter, Asleep: g.Asleep,
+		KeepAlive: Duration(g.NotificationKeepalive.D()), LongPollWait: Duration(g.LongPollWait.D()),
 		KnowsAlternate: g.KnowsAlternate == nil || *g.KnowsAlternate,
 	}
 	if g.Retries != nil {
