@@ -44,9 +44,17 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 $(PKGS)
 
-# The main job. Until the runner lands it validates the built-in scenarios.
+# The main job: every built-in scenario at its default (small) scale, about 30 s each.
+DEMO_OUT ?= portlab-results/demo
 demo: build
-	@for s in $$($(BIN) list | awk '{print $$1}'); do $(BIN) show $$s > /tmp/portlab-demo-$$s.yaml && $(BIN) validate /tmp/portlab-demo-$$s.yaml; rm -f /tmp/portlab-demo-$$s.yaml; done
+	@rm -rf $(DEMO_OUT); fail=0; \
+	for s in $$($(BIN) list | awk '{print $$1}'); do \
+	  $(BIN) run $$s --out $(DEMO_OUT)/$$s --quiet; rc=$$?; \
+	  [ $$rc -eq 0 ] || fail=1; \
+	done; \
+	echo; echo "reports (open report.html in a browser; summary.md, junit.xml, result.json beside it):"; \
+	for d in $(DEMO_OUT)/*/; do echo "  $$d"; done; \
+	exit $$fail
 
 clean:
 	rm -rf bin

@@ -34,7 +34,9 @@ func (p Pacer) Due(k int) time.Duration {
 		r := rand.New(rand.NewPCG(uint64(p.Seed)^uint64(p.Client)<<20^uint64(p.Stream)<<52, uint64(p.Epoch)<<40^uint64(k)))
 		t += time.Duration((r.Float64()*2 - 1) * p.Jitter * float64(p.Interval))
 	}
-	return t
+	// Never before the base: a client woken (or started) at Base cannot have planned a
+	// cycle earlier, and such a cycle would only count as a late start.
+	return max(t, p.Base)
 }
 
 // Next returns the first cycle index due at or after offset at.
