@@ -13,6 +13,7 @@ package agentproto
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,4 +110,30 @@ func (r *Reader) Next(v any) error {
 		return err
 	}
 	return io.EOF
+}
+
+// Commands reads commands from in on a goroutine of its own and hands them over one by
+// one. When in ends (EOF: the orchestrator closed the pipe or died) or fails, or ctx
+// ends, the channel closes and err (buffered) receives the reason, io.EOF included.
+func Commands(ctx context.Context, in io.Reader) (cmds <-chan Command, err <-chan error) {
+	c := make(chan Command)
+	e := make(chan error, 1)
+	go func() {
+		defer close(c)
+		r := NewReader(in)
+		for {
+			var cmd Command
+			if err := r.Next(&cmd); err != nil {
+				e <- err
+				return
+			}
+			select {
+			case c <- cmd:
+			case <-ctx.Done():
+				e <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return c, e
 }

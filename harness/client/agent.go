@@ -51,24 +51,7 @@ type countData struct {
 // closes or when ctx ends.
 func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger, opt Options) error {
 	w := agentproto.NewWriter(out)
-	cmds := make(chan agentproto.Command)
-	readErr := make(chan error, 1)
-	go func() {
-		r := agentproto.NewReader(in)
-		for {
-			var c agentproto.Command
-			if err := r.Next(&c); err != nil {
-				readErr <- err
-				close(cmds)
-				return
-			}
-			select {
-			case cmds <- c:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	cmds, readErr := agentproto.Commands(ctx, in)
 
 	var f *Fleet
 	var n *nic

@@ -63,26 +63,7 @@ const snapshotEvery = time.Second
 func RunAgent(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	out := agentproto.NewWriter(stdout)
-	cmds := make(chan agentproto.Command)
-	readErr := make(chan error, 1)
-	go func() {
-		in := agentproto.NewReader(stdin)
-		for {
-			var c agentproto.Command
-			if err := in.Next(&c); err != nil {
-				readErr <- err
-				close(cmds)
-				return
-			}
-			select {
-			case cmds <- c:
-			case <-ctx.Done():
-				readErr <- ctx.Err()
-				close(cmds)
-				return
-			}
-		}
-	}()
+	cmds, readErr := agentproto.Commands(ctx, stdin)
 
 	// The first command configures the MP.
 	var first agentproto.Command
