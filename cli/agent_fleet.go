@@ -12,10 +12,9 @@ import (
 // driven over harness/agentproto on stdin/stdout (see client.RunAgent).
 func newAgentFleetCmd(io streams) *cobra.Command {
 	return &cobra.Command{
-		Use:    "fleet",
-		Short:  "Internal: run a fleet of simulated ConfigMgr clients (started by portlab run)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:   "fleet",
+		Short: "Internal: run a fleet of simulated ConfigMgr clients (started by portlab run)",
+		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(io.err, nil)).With("agent", "fleet")
 			return client.RunAgent(c.Context(), io.in, io.out, log, client.Options{})

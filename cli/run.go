@@ -50,7 +50,10 @@ is left behind (the namespaces are held by this process only).`,
 			if err != nil {
 				return err
 			}
-			if clients > 0 {
+			if cmd.Flags().Changed("clients") {
+				if clients < 1 {
+					return WithCode(ExitInvalid, fmt.Errorf("--clients %d: give a positive number of clients", clients))
+				}
 				if err := harness.Rescale(s, clients); err != nil {
 					return WithCode(ExitInvalid, err)
 				}

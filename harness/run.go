@@ -171,7 +171,7 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 		}
 	}()
 	if r.opt.Keep {
-		r.con.Step("namespaces kept", "inspect", "ip netns list | grep portlab-"+r.opt.RunID, "remove", "portlab clean "+r.opt.RunID)
+		r.con.Step("namespaces kept", "inspect", "ip netns list | grep portlab-"+r.opt.RunID, "remove", "portlab clean --run "+r.opt.RunID)
 	}
 
 	// agentCtx outlives the run's ctx: on Ctrl-C the agents must still deliver their
