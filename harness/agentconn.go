@@ -50,6 +50,8 @@ func (c *agentConn) read(onMsg func(agentproto.Message)) {
 		if err := r.Next(&m); err != nil {
 			if !errors.Is(err, io.EOF) {
 				onMsg(agentproto.Message{Type: agentproto.TypeError, Error: "protocol: " + err.Error()})
+				// Keep the pipe flowing so the agent never blocks writing, and can exit.
+				go io.Copy(io.Discard, c.proc.Stdout)
 			}
 			break
 		}
@@ -138,13 +140,23 @@ func (c *agentConn) send(cmd string, args any) error {
 // timeout for it to go; then kills it. It returns the final message, if any came.
 func (c *agentConn) finish(timeout time.Duration) *agentproto.Message {
 	c.proc.Stdin.Close()
+	deadline := time.After(timeout)
 	select {
 	case <-c.done:
-	case <-time.After(timeout):
+	case <-deadline:
 		c.proc.Kill()
 		<-c.done
 	}
-	c.proc.Wait()
+	// Its output may have ended (or failed) before the process did: wait for the exit
+	// too, within what is left of the timeout.
+	exited := make(chan struct{})
+	go func() { c.proc.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-deadline:
+		c.proc.Kill()
+		<-exited
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.final

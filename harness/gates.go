@@ -215,19 +215,25 @@ func measureMP(g scenarios.Gate, res *reports.Result) (float64, bool, string) {
 	var reqs uint64
 	var rss uint64
 	var clientMin float64
-	n := 0
+	n, sampled, withSessions := 0, 0, 0
 	for _, c := range res.Cost {
 		if c.Role != "mp" || (g.MP != "" && c.Name != g.MP) {
 			continue
 		}
 		n++
+		if len(c.Series) > 0 || c.CPUUser+c.CPUSystem > 0 {
+			sampled++
+		}
+		if c.RSSPerSession > 0 {
+			withSessions++
+		}
 		cpu += c.CPUUser + c.CPUSystem
 		reqs += c.Requests
 		rss = max(rss, c.RSSPeak)
 		rssPer = max(rssPer, c.RSSPerSession)
 		clientMin += float64(c.Clients) * res.Elapsed / 60
 	}
-	if n == 0 {
+	if n == 0 || sampled == 0 {
 		return 0, false, "no management point cost recorded"
 	}
 	switch g.Metric {
@@ -246,6 +252,9 @@ func measureMP(g scenarios.Gate, res *reports.Result) (float64, bool, string) {
 	case "mp_rss":
 		return float64(rss), true, ""
 	case "mp_rss_per_session":
+		if withSessions == 0 {
+			return 0, false, "no notification sessions at the MP"
+		}
 		return rssPer, true, ""
 	}
 	return 0, false, "unknown MP metric"

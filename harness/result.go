@@ -55,7 +55,11 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 		res.Scenario = b
 	}
 	if !r.t0.IsZero() {
-		res.Elapsed = min(time.Since(r.t0), r.s.Duration.D()).Seconds()
+		end := r.ended
+		if end.IsZero() {
+			end = time.Now()
+		}
+		res.Elapsed = max(0, min(end.Sub(r.t0), r.s.Duration.D())).Seconds()
 	}
 	rec := r.total()
 
@@ -117,7 +121,9 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 		h := rec.Query(metrics.Key{Metric: metrics.PushLatency, Op: metrics.OpPushAck, Group: name})
 		res.Push = append(res.Push, reports.PushStats{
 			Group: name, Transport: g.cfg.Notification, Targeted: g.cfg.Count * r.pushes[name],
-			Delivered: int(rec.Counter(metrics.CPushAcks, name)), Latency: percentiles(h),
+			// Distinct pushes received: a push delivered twice (session and long poll) is
+			// acknowledged twice but delivered once.
+			Delivered: int(rec.Counter(metrics.CPushes, name)), Latency: percentiles(h),
 		})
 	}
 	for _, name := range r.plan.order {
@@ -233,13 +239,7 @@ func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.Proces
 	for _, q := range a.last.Requests {
 		c.Requests += q.Count
 	}
-	clients := 0
-	for _, name2 := range r.plan.order {
-		g := r.plan.groups[name2]
-		if g.cfg.MP == name || g.cfg.MP == "" {
-			clients += g.cfg.Count
-		}
-	}
+	clients := r.clientsOf(name)
 	c.Clients = clients
 	cpu := c.CPUUser + c.CPUSystem
 	if c.Requests > 0 {
@@ -330,4 +330,46 @@ func encodeHist(kind string, k metrics.Key, h *hdrhistogram.Histogram) reports.E
 		return reports.EncodedHist{Kind: kind, Tags: tags}
 	}
 	return e
+}
+
+// clientsOf counts the clients that used MP name at the end of the run, from the fleets'
+// final client states (r.mu held). Without them: the groups pinned to it, plus an even
+// share of the unpinned groups of its site.
+func (r *runner) clientsOf(name string) int {
+	n, have := 0, true
+	for _, f := range r.fleets {
+		if f.final == nil || len(f.final.Clients) == 0 {
+			have = false
+			break
+		}
+		for _, c := range f.final.Clients {
+			if c.MP == name {
+				n++
+			}
+		}
+	}
+	if have {
+		return n
+	}
+	site, peers := "", 0
+	for _, m := range r.s.ManagementPoints {
+		if m.Name == name {
+			site = m.Site
+		}
+	}
+	for _, m := range r.s.ManagementPoints {
+		if m.Site == site {
+			peers++
+		}
+	}
+	n = 0
+	for _, g := range r.s.Clients {
+		switch {
+		case g.MP == name:
+			n += g.Count
+		case g.MP == "" && peers > 0:
+			n += g.Count / peers
+		}
+	}
+	return n
 }

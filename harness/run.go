@@ -76,6 +76,7 @@ type runner struct {
 
 	t0       time.Time
 	mu       sync.Mutex
+	ended    time.Time // when the load phase ended (duration, interrupt)
 	series   map[int]*reports.SecondPoint
 	events   []reports.EventRecord
 	marks    []reports.TimelineMark
@@ -104,6 +105,7 @@ type fleetAgent struct {
 	// whole-run total and replaces it (merging both would count everything twice).
 	rec    *metrics.Recorder
 	finalR *metrics.Recorder
+	seen   metrics.Series // the intervals' series summed, to find the final interval's
 	plan   *fleetPlan
 	last   *client.Report
 	final  *client.Report
@@ -180,17 +182,25 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	defer cancelAgents()
 	defer r.finishAll()
 
+	// A Ctrl-C during start-up also reaches the agents (same process group), so their
+	// calls fail: report the interrupt, not a failed run.
+	startErr := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
 	if err := r.startMPs(ctx, agentCtx); err != nil {
-		return nil, err
+		return nil, startErr(err)
 	}
 	if err := r.startFleets(ctx, agentCtx); err != nil {
-		return nil, err
+		return nil, startErr(err)
 	}
 	if err := r.startSite(ctx, agentCtx); err != nil {
-		return nil, err
+		return nil, startErr(err)
 	}
 	if err := r.neighbours(); err != nil {
-		return nil, r.fail("static neighbours", "", err)
+		return nil, startErr(r.fail("static neighbours", "", err))
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -200,12 +210,15 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	r.t0 = time.Now().Add(200 * time.Millisecond)
 	for seg, f := range r.fleets {
 		if _, err := f.conn.call(ctx, client.CmdStart, client.StartArgs{StartTime: r.t0}, agentCallTimeout); err != nil {
-			return nil, r.fail("start load", netsim.ClientNode(seg), err)
+			return nil, startErr(r.fail("start load", netsim.ClientNode(seg), err))
 		}
 	}
 	r.con.Step("load running", "duration", r.s.Duration.String(), "clients", r.plan.total())
 
 	interrupted := r.drive(ctx)
+	r.mu.Lock()
+	r.ended = time.Now()
+	r.mu.Unlock()
 
 	// Collect: fleets end by themselves at the duration; on interrupt, ask them to stop.
 	if interrupted {
@@ -215,6 +228,7 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 		}
 	}
 	r.awaitFinals(finalGrace)
+	r.checkAgents() // an agent that died at the very end counts too
 	for _, m := range r.mps {
 		if m.conn.exited() {
 			continue
@@ -222,7 +236,9 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 		if msg, err := m.conn.call(context.Background(), mp.CmdSnapshot, nil, agentCallTimeout); err == nil {
 			var snap mp.Snapshot
 			if json.Unmarshal(msg.Data, &snap) == nil {
+				r.mu.Lock()
 				m.last = snap
+				r.mu.Unlock()
 			}
 		}
 	}
@@ -308,12 +324,15 @@ func (r *runner) startFleets(ctx, agentCtx context.Context) error {
 		err error
 	}
 	results := make(chan started, len(r.plan.fleets))
+	yes := true
 	for _, fp := range r.plan.fleets {
 		cfg := client.FleetConfig{
 			Segment: fp.segment, Identities: fp.identities, Groups: fp.groups, MPs: mps,
 			SitePorts: client.SitePortsFromScenario(r.s.Site.Ports), SiteCode: r.s.Site.Code,
 			Seed: r.s.Seed, Duration: client.Duration(r.s.Duration.D()), Ramp: client.Duration(r.s.Ramp.D()),
 			CAPEM: string(r.ca.CertPEM),
+			// Per-client end states carry who fell back and which port worked.
+			ClientStates: &yes,
 		}
 		node := netsim.ClientNode(fp.segment)
 		if n, ok := r.topo.Node(node); ok && len(n.Ifaces) > 0 {
@@ -349,7 +368,7 @@ func (r *runner) startSite(ctx, agentCtx context.Context) error {
 	}
 	r.site = newAgentConn("site", r.s.Site.Code, proc, func(msg agentproto.Message) {
 		if msg.Type == agentproto.TypeError {
-			r.log.Warn("site agent error", "err", msg.Error)
+			r.noteFailure("site server: " + msg.Error)
 		}
 	})
 	if _, err := r.site.call(ctx, site.CmdConfig, site.Config{SiteCode: r.s.Site.Code}, agentReadyTimeout); err != nil {
@@ -405,7 +424,7 @@ func (r *runner) onMP(name string, msg agentproto.Message) {
 		a.sess = max(a.sess, int(snap.Notify.Sessions["tcp"])+snap.Notify.LongPollClients)
 		r.mu.Unlock()
 	case agentproto.TypeError:
-		r.log.Warn("mp agent error", "mp", name, "err", msg.Error)
+		r.noteFailure(fmt.Sprintf("mp %s: %s", name, msg.Error))
 	}
 }
 
@@ -427,9 +446,32 @@ func (r *runner) onFleet(seg string, msg agentproto.Message) {
 		if msg.Type == agentproto.TypeFinal {
 			f.final = &rep
 			f.finalR = rec
+			r.addTransitions(&rep) // the last interval's
+			// The final's series covers the whole run: what the intervals did not carry is
+			// the last interval's.
+			last := rep
+			last.Series = metrics.Series{Attempts: rep.Series.Attempts - f.seen.Attempts,
+				Successes: rep.Series.Successes - f.seen.Successes, Failures: map[string]int64{}}
+			for k, v := range rep.Series.Failures {
+				if d := v - f.seen.Failures[k]; d > 0 {
+					last.Series.Failures[k] = d
+				}
+			}
+			last.Transitions = nil
+			if last.Series.Attempts > 0 {
+				r.addSeries(&last)
+			}
 		} else {
 			f.rec.Merge(rec)
 			f.last = &rep
+			f.seen.Attempts += rep.Series.Attempts
+			f.seen.Successes += rep.Series.Successes
+			if f.seen.Failures == nil {
+				f.seen.Failures = map[string]int64{}
+			}
+			for k, v := range rep.Series.Failures {
+				f.seen.Failures[k] += v
+			}
 			r.addSeries(&rep)
 		}
 		r.mu.Unlock()
@@ -437,7 +479,7 @@ func (r *runner) onFleet(seg string, msg agentproto.Message) {
 			f.once.Do(func() { close(f.finals) })
 		}
 	case agentproto.TypeError:
-		r.log.Warn("fleet agent error", "segment", seg, "err", msg.Error)
+		r.noteFailure(fmt.Sprintf("fleet %s: %s", seg, msg.Error))
 	}
 }
 
@@ -461,6 +503,11 @@ func (r *runner) addSeries(rep *client.Report) {
 		p.Managed[g] = st.Managed
 		p.Unmanaged[g] = st.Unmanaged
 	}
+	r.addTransitions(rep)
+}
+
+// addTransitions counts state changes per group and second (r.mu held).
+func (r *runner) addTransitions(rep *client.Report) {
 	for _, t := range rep.Transitions {
 		r.trans[transKey{t.Group, int(t.Time.Sub(r.t0).Round(time.Second) / time.Second), t.To}]++
 	}
@@ -501,6 +548,23 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 	evC := arm()
 	endT := time.NewTimer(time.Until(end))
 	defer endT.Stop()
+	// Events run one after another on their own goroutine, so a slow one (a large
+	// wake-up at a low rate) never stalls sampling or the end of the run.
+	queue := make(chan int, len(events))
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for i := range queue {
+			if ctx.Err() != nil {
+				continue
+			}
+			r.apply(ctx, i)
+		}
+	}()
+	defer func() {
+		close(queue)
+		<-applied
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -511,9 +575,8 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 			r.sample()
 			return false
 		case <-evC:
-			i := events[next]
+			queue <- events[next]
 			next++
-			r.apply(ctx, i)
 			evC = arm()
 		case <-tick.C:
 			r.sample()
@@ -574,15 +637,25 @@ func (r *runner) sample() {
 
 // checkAgents notices agents that died without being asked to.
 func (r *runner) checkAgents() {
+	r.mu.Lock()
+	known := strings.Join(r.failures, "\n")
+	var dead []string
 	for name, m := range r.mps {
-		if m.conn.exited() && !strings.Contains(strings.Join(r.failures, "\n"), "mp "+name+" ") {
-			r.noteFailure(fmt.Sprintf("mp %s agent died (pid %d)%s", name, m.conn.proc.Pid(), m.conn.stderrTail()))
+		if m.conn.exited() && !strings.Contains(known, "mp "+name+" ") {
+			dead = append(dead, fmt.Sprintf("mp %s agent died (pid %d)%s", name, m.conn.proc.Pid(), m.conn.stderrTail()))
 		}
 	}
 	for seg, f := range r.fleets {
-		if f.conn.exited() && f.final == nil && !strings.Contains(strings.Join(r.failures, "\n"), "fleet "+seg+" ") {
-			r.noteFailure(fmt.Sprintf("fleet %s agent died (pid %d)%s", seg, f.conn.proc.Pid(), f.conn.stderrTail()))
+		if f.conn.exited() && f.final == nil && !strings.Contains(known, "fleet "+seg+" ") {
+			dead = append(dead, fmt.Sprintf("fleet %s agent died (pid %d)%s", seg, f.conn.proc.Pid(), f.conn.stderrTail()))
 		}
+	}
+	if r.site != nil && r.site.exited() && !strings.Contains(known, "site server") {
+		dead = append(dead, "site server agent died"+r.site.stderrTail())
+	}
+	r.mu.Unlock()
+	for _, d := range dead {
+		r.noteFailure(d)
 	}
 }
 
@@ -593,6 +666,12 @@ func (r *runner) awaitFinals(grace time.Duration) {
 		select {
 		case <-f.finals:
 		case <-f.conn.done:
+			r.mu.Lock()
+			missing := f.final == nil
+			r.mu.Unlock()
+			if missing {
+				r.noteFailure(fmt.Sprintf("fleet %s exited without its final report%s", seg, f.conn.stderrTail()))
+			}
 		case <-deadline:
 			r.noteFailure(fmt.Sprintf("fleet %s: no final report within %s", seg, grace))
 			return
