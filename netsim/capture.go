@@ -68,6 +68,10 @@ func (t *Topology) openCapture(path, node, ifname string) (*capture, error) {
 			afpacket.OptNumBlocks(captureBlocks),
 			afpacket.OptBlockTimeout(10*time.Millisecond),
 			afpacket.OptPollTimeout(capturePoll),
+			// TPACKET_V2 hands each frame over at once. V3 hands over whole blocks when they
+			// retire, on a timer that a loaded machine delays: a capture closed soon after
+			// its traffic was once seen to lose everything still in the open block.
+			afpacket.TPacketVersion2,
 		)
 		return err
 	})
@@ -95,6 +99,9 @@ func (t *Topology) openCapture(path, node, ifname string) (*capture, error) {
 	return c, nil
 }
 
+// drainMin is how long a capture keeps reading after it is asked to stop.
+const drainMin = 250 * time.Millisecond
+
 func (c *capture) run() {
 	defer close(c.done)
 	var stopAt time.Time
@@ -121,9 +128,10 @@ func (c *capture) run() {
 			default:
 			}
 		}
-		// Once asked to stop, an idle poll means the ring is drained; a link that never
+		// Once asked to stop, drain: read for at least drainMin (frames still in flight
+		// through the namespaces' queues), then stop at an idle poll; a link that never
 		// goes quiet is cut after a second.
-		if !stopAt.IsZero() && (idle || time.Since(stopAt) > time.Second) {
+		if !stopAt.IsZero() && ((idle && time.Since(stopAt) > drainMin) || time.Since(stopAt) > time.Second) {
 			return
 		}
 	}
