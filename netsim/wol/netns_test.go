@@ -34,7 +34,7 @@ var nsSeq atomic.Int32
 // newNetns creates a named network namespace and deletes it when the test ends.
 func newNetns(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("portlab-wol-%d-%d", os.Getpid(), nsSeq.Add(1))
+	name := fmt.Sprintf("wol-test-%d-%d", os.Getpid(), nsSeq.Add(1)) // not portlab-*: netsim's tests watch that prefix
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Skipf("needs root to create network namespaces (ip netns add %s: %v: %s)", name, err, strings.TrimSpace(string(out)))
 	}
