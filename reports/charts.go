@@ -161,6 +161,27 @@ func line(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) (lege
 	return legendEntry{label, l}, nil
 }
 
+// lineSpec is one line of a chart: its legend label, points, palette index and style.
+type lineSpec struct {
+	label  string
+	xys    plotter.XYs
+	color  int
+	dashed bool
+}
+
+// lines adds every line to p and returns their legend entries, in order.
+func lines(p *plot.Plot, specs []lineSpec) ([]legendEntry, error) {
+	entries := make([]legendEntry, 0, len(specs))
+	for _, sp := range specs {
+		e, err := line(p, sp.label, sp.xys, sp.color, sp.dashed)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
 // marks draws timeline events as labelled vertical lines.
 type marks []TimelineMark
 

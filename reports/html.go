@@ -198,23 +198,18 @@ func clientsSection(r *Result, _ []TaggedHist) (section, error) {
 		return s, nil
 	}
 	p := newPlot(TitleClients, "seconds since start", "clients")
-	var entries []legendEntry
+	var specs []lineSpec
 	for i, g := range order {
 		var m, u plotter.XYs
 		for _, pt := range r.Series {
 			m = append(m, plotter.XY{X: pt.T, Y: float64(pt.Managed[g])})
 			u = append(u, plotter.XY{X: pt.T, Y: float64(pt.Unmanaged[g])})
 		}
-		e, err := line(p, g+" managed", m, i, false)
-		if err != nil {
-			return s, err
-		}
-		entries = append(entries, e)
-		e, err = line(p, g+" unmanaged", u, i, true)
-		if err != nil {
-			return s, err
-		}
-		entries = append(entries, e)
+		specs = append(specs, lineSpec{g + " managed", m, i, false}, lineSpec{g + " unmanaged", u, i, true})
+	}
+	entries, err := lines(p, specs)
+	if err != nil {
+		return s, err
 	}
 	p.X.Min, p.X.Max = 0, runLength(r)
 	p.Y.Min = 0
@@ -353,16 +348,16 @@ func latencySection(r *Result, hists []TaggedHist) (section, error) {
 		} else {
 			p.Y.Min = 0
 		}
-		var entries []legendEntry
+		var specs []lineSpec
 		for i, c := range cs {
 			if len(c.xys) == 1 {
 				c.xys = append(c.xys, plotter.XY{X: c.xys[0].X * 1.0001, Y: c.xys[0].Y})
 			}
-			e, err := line(p, fmt.Sprintf("%s (n=%d)", c.label, c.count), c.xys, i, c.dashed)
-			if err != nil {
-				return s, err
-			}
-			entries = append(entries, e)
+			specs = append(specs, lineSpec{fmt.Sprintf("%s (n=%d)", c.label, c.count), c.xys, i, c.dashed})
+		}
+		entries, err := lines(p, specs)
+		if err != nil {
+			return s, err
 		}
 		svg, err := renderSVG(p, wideW, wideH, entries)
 		if err != nil {
@@ -418,13 +413,13 @@ func fallbackSection(r *Result, hists []TaggedHist) (section, error) {
 	p := newPlot(TitleFallback, "delay from the first failure on the default port (seconds)", "clients that had fallen back (%)")
 	p.Y.Min, p.Y.Max = 0, 100
 	p.X.Min = 0
-	var entries []legendEntry
+	var specs []lineSpec
 	for i, c := range cs {
-		e, err := line(p, fmt.Sprintf("%s (n=%d)", c.group, c.n), c.xys, i, false)
-		if err != nil {
-			return s, err
-		}
-		entries = append(entries, e)
+		specs = append(specs, lineSpec{fmt.Sprintf("%s (n=%d)", c.group, c.n), c.xys, i, false})
+	}
+	entries, err := lines(p, specs)
+	if err != nil {
+		return s, err
 	}
 	svg, err := renderSVG(p, wideW, wideH, entries)
 	if err != nil {

@@ -77,17 +77,6 @@ func (m *fakeMP) open(port int) int {
 	return p
 }
 
-// shut closes the listener on port (established keep-alive connections stay).
-func (m *fakeMP) shut(port int) {
-	m.mu.Lock()
-	l := m.ls[port]
-	delete(m.ls, port)
-	m.mu.Unlock()
-	if l != nil {
-		l.Close()
-	}
-}
-
 // freePort returns a port nothing listens on.
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
