@@ -305,7 +305,7 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 	for range r.s.ManagementPoints {
 		if s := <-results; s.err != nil {
 			errs = append(errs, r.fail("start management point", s.name, s.err))
-		} else if ps, err := ReadProc("/proc", r.mps[s.name].conn.proc.Pid()); err == nil {
+		} else if ps, err := metrics.ReadProc("/proc", r.mps[s.name].conn.proc.Pid()); err == nil {
 			r.mps[s.name].base = ps.RSS
 		}
 	}
@@ -589,7 +589,7 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 func (r *runner) sample() {
 	t := time.Since(r.t0).Seconds()
 	for _, m := range r.mps {
-		if ps, err := ReadProc("/proc", m.conn.proc.Pid()); err == nil {
+		if ps, err := metrics.ReadProc("/proc", m.conn.proc.Pid()); err == nil {
 			r.mu.Lock()
 			var reqs uint64
 			for _, q := range m.last.Requests {
@@ -601,7 +601,7 @@ func (r *runner) sample() {
 		}
 	}
 	for _, f := range r.fleets {
-		if ps, err := ReadProc("/proc", f.conn.proc.Pid()); err == nil {
+		if ps, err := metrics.ReadProc("/proc", f.conn.proc.Pid()); err == nil {
 			r.mu.Lock()
 			f.cost = append(f.cost, reports.CostPoint{T: t, CPU: ps.CPUUser + ps.CPUSystem, RSS: ps.RSS})
 			f.peak = max(f.peak, ps.RSSPeak, ps.RSS)

@@ -1,17 +1,15 @@
 package mp
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portlab/portlab/harness/metrics"
 )
 
 // Transports in counter arrays.
@@ -166,19 +164,13 @@ type ProcStats struct {
 	Err        string `json:"error,omitempty"`
 }
 
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-// ReadProc reads CPU user/system time from /proc/<pid>/stat and RSS and threads from
-// /proc/<pid>/status; pid 0 is this process. Errors go into Err (a snapshot is never
-// refused for want of /proc).
+// ReadProc reads this MP's cost from /proc (pid 0: this process, which also reports
+// its goroutines and Go heap). Errors go into Err: a snapshot is never refused for want
+// of /proc.
 func ReadProc(pid int) ProcStats {
-	dir := "/proc/self"
 	self := pid == 0
 	if self {
 		pid = os.Getpid()
-	} else {
-		dir = "/proc/" + strconv.Itoa(pid)
 	}
 	ps := ProcStats{PID: pid}
 	if self {
@@ -186,43 +178,13 @@ func ReadProc(pid int) ProcStats {
 		runtime.ReadMemStats(&ms)
 		ps.Goroutines, ps.HeapInuse = runtime.NumGoroutine(), ms.HeapInuse
 	}
-	stat, err := os.ReadFile(dir + "/stat")
+	s, err := metrics.ReadProc("/proc", pid)
 	if err != nil {
-		ps.Err = fmt.Sprintf("read %s/stat: %v", dir, err)
+		ps.Err = err.Error()
 		return ps
 	}
-	// Fields after the command, which is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(stat, ')')
-	f := strings.Fields(string(stat[i+1:]))
-	if i < 0 || len(f) < 13 {
-		ps.Err = fmt.Sprintf("parse %s/stat: %d fields", dir, len(f))
-		return ps
-	}
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	stt, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		ps.Err = fmt.Sprintf("parse %s/stat: utime %q stime %q", dir, f[11], f[12])
-		return ps
-	}
-	ps.CPUUserSeconds = float64(ut) / clockTicks
-	ps.CPUSystemSeconds = float64(stt) / clockTicks
-	fh, err := os.Open(dir + "/status")
-	if err != nil {
-		ps.Err = fmt.Sprintf("read %s/status: %v", dir, err)
-		return ps
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			ps.RSSBytes = kb << 10
-		} else if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			ps.Threads, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
+	ps.CPUUserSeconds, ps.CPUSystemSeconds = s.CPUUser, s.CPUSystem
+	ps.RSSBytes, ps.Threads = int64(s.RSS), s.Threads
 	return ps
 }
 

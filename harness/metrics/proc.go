@@ -1,4 +1,4 @@
-package harness
+package metrics
 
 import (
 	"bytes"
@@ -18,9 +18,12 @@ type ProcSample struct {
 	CPUSystem float64 // seconds
 	RSS       uint64  // bytes, current
 	RSSPeak   uint64  // bytes, VmHWM
+	Threads   int
 }
 
-// ReadProc reads CPU and memory of pid from /proc (root is "/proc" normally).
+// ReadProc reads CPU and memory of pid from /proc (root is "/proc" normally). The
+// orchestrator reads its agents with it, and the MP agent reads itself: one reader, so
+// both see the same figures.
 func ReadProc(root string, pid int) (ProcSample, error) {
 	var s ProcSample
 	stat, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", root, pid))
@@ -58,6 +61,8 @@ func ReadProc(root string, pid int) (ProcSample, error) {
 			s.RSS = parseKB(v)
 		case "VmHWM":
 			s.RSSPeak = parseKB(v)
+		case "Threads":
+			s.Threads, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
 	return s, nil
