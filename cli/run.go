@@ -124,12 +124,11 @@ is left behind (the namespaces are held by this process only).`,
 				}
 				return WithCode(ExitRunFailed, runErr)
 			}
-			files, werr := reports.Write(out, res, reports.ExtraFiles(res))
+			_, werr := reports.Write(out, res, reports.ExtraFiles(res))
 			con.Write(consoleSummary(res, out))
 			if werr != nil {
 				return WithCode(ExitRunFailed, fmt.Errorf("writing results: %w", werr))
 			}
-			_ = files
 			switch res.Status {
 			case reports.StatusPassed:
 				return nil

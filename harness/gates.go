@@ -278,14 +278,3 @@ func ratio(a, b int) float64 {
 	}
 	return float64(a) / float64(b)
 }
-
-// FailedGateSummary is one line per failed gate, for the console.
-func FailedGateSummary(vs []reports.GateVerdict) string {
-	var lines []string
-	for _, v := range vs {
-		if !v.Passed {
-			lines = append(lines, "FAIL "+v.Message)
-		}
-	}
-	return strings.Join(lines, "\n")
-}

@@ -13,10 +13,6 @@ import (
 	"github.com/portlab/portlab/reports"
 )
 
-type reportsWake = reports.WakeStats
-
-var jsonUnmarshal = json.Unmarshal
-
 func eventRecord(at, applied time.Duration, kind, detail string, err error) reports.EventRecord {
 	ev := reports.EventRecord{At: at.Seconds(), Applied: applied.Seconds(), Kind: kind, Detail: detail}
 	if err != nil {

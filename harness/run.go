@@ -47,9 +47,6 @@ type Options struct {
 	Tool string
 	// Log receives debug detail (agent stderr on failure, netsim steps); nil = discard.
 	Log *slog.Logger
-	// Stopped, when closed, stops the load early like an interrupt but without one:
-	// tests use it. Nil: never.
-	Stopped <-chan struct{}
 }
 
 // timeouts for agent conversations.
@@ -84,6 +81,7 @@ type runner struct {
 	wakes    map[string]*reports.WakeStats
 	failures []string // agent deaths and other failures during the load
 	trans    map[transKey]int
+	dead     map[*agentConn]bool // agents whose death was reported
 	ports    scenarios.SitePorts
 }
 
@@ -140,7 +138,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, opt Options) (*reports.Resu
 	}
 	r := &runner{s: s, opt: opt, plan: newPlan(s), con: opt.Console, log: opt.Log,
 		mps: map[string]*mpAgent{}, fleets: map[string]*fleetAgent{},
-		series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{},
+		series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{}, dead: map[*agentConn]bool{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{},
 		ports: s.Site.Ports}
 	return r.run(ctx)
 }
@@ -569,8 +567,6 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 		select {
 		case <-ctx.Done():
 			return true
-		case <-r.opt.Stopped:
-			return true
 		case <-endT.C:
 			r.sample()
 			return false
@@ -635,28 +631,36 @@ func (r *runner) sample() {
 	r.con.Progress(st)
 }
 
-// checkAgents notices agents that died without being asked to.
+// checkAgents notices agents that died without being asked to (once each).
 func (r *runner) checkAgents() {
 	r.mu.Lock()
-	known := strings.Join(r.failures, "\n")
 	var dead []string
 	for name, m := range r.mps {
-		if m.conn.exited() && !strings.Contains(known, "mp "+name+" ") {
+		if m.conn.exited() && r.firstDeath(m.conn) {
 			dead = append(dead, fmt.Sprintf("mp %s agent died (pid %d)%s", name, m.conn.proc.Pid(), m.conn.stderrTail()))
 		}
 	}
 	for seg, f := range r.fleets {
-		if f.conn.exited() && f.final == nil && !strings.Contains(known, "fleet "+seg+" ") {
+		if f.conn.exited() && f.final == nil && r.firstDeath(f.conn) {
 			dead = append(dead, fmt.Sprintf("fleet %s agent died (pid %d)%s", seg, f.conn.proc.Pid(), f.conn.stderrTail()))
 		}
 	}
-	if r.site != nil && r.site.exited() && !strings.Contains(known, "site server") {
+	if r.site != nil && r.site.exited() && r.firstDeath(r.site) {
 		dead = append(dead, "site server agent died"+r.site.stderrTail())
 	}
 	r.mu.Unlock()
 	for _, d := range dead {
 		r.noteFailure(d)
 	}
+}
+
+// firstDeath records that c's death is being reported; false if it was already (r.mu held).
+func (r *runner) firstDeath(c *agentConn) bool {
+	if r.dead[c] {
+		return false
+	}
+	r.dead[c] = true
+	return true
 }
 
 // awaitFinals waits for every fleet's final report.
@@ -667,7 +671,7 @@ func (r *runner) awaitFinals(grace time.Duration) {
 		case <-f.finals:
 		case <-f.conn.done:
 			r.mu.Lock()
-			missing := f.final == nil
+			missing := f.final == nil && r.firstDeath(f.conn)
 			r.mu.Unlock()
 			if missing {
 				r.noteFailure(fmt.Sprintf("fleet %s exited without its final report%s", seg, f.conn.stderrTail()))

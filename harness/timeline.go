@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"github.com/portlab/portlab/harness/mp"
 	"github.com/portlab/portlab/harness/site"
 	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
 )
 
@@ -172,12 +174,12 @@ func (r *runner) wake(ctx context.Context, w scenarios.Wake) (string, error) {
 	msg, err := r.site.call(ctx, site.CmdSend, args, agentCallTimeout+time.Duration(len(args.Targets)*(1+args.Retries))*time.Second/time.Duration(max(1, w.Rate)))
 	var rep site.SendReply
 	if err == nil {
-		err = jsonUnmarshal(msg.Data, &rep)
+		err = json.Unmarshal(msg.Data, &rep)
 	}
 	r.mu.Lock()
 	ws := r.wakes[w.Group]
 	if ws == nil {
-		ws = &reportsWake{Group: w.Group}
+		ws = &reports.WakeStats{Group: w.Group}
 		r.wakes[w.Group] = ws
 	}
 	ws.Targeted = g.cfg.Count
@@ -190,7 +192,7 @@ func countOf(data []byte) int {
 	var c struct {
 		Clients int `json:"clients"`
 	}
-	_ = jsonUnmarshal(data, &c)
+	_ = json.Unmarshal(data, &c)
 	return c.Clients
 }
 

@@ -575,7 +575,7 @@ func (v *validator) timeline() {
 				"event has %d actions", n)
 		}
 		if c := e.SitePorts; c != nil {
-			ports = c.apply(ports)
+			ports = c.Apply(ports)
 			if v.sitePortsOK { // otherwise every later state repeats the site's error
 				v.sitePorts(path+".site_ports", ports)
 			}
@@ -628,8 +628,8 @@ func (v *validator) timeline() {
 	}
 }
 
-// apply returns the site's ports after this change.
-func (c SitePortsChange) apply(p SitePorts) SitePorts {
+// Apply returns the site's ports after this change (validation and the runner).
+func (c SitePortsChange) Apply(p SitePorts) SitePorts {
 	rp := func(cur RequestPort, ch *RequestPortChange) RequestPort {
 		if ch == nil {
 			return cur
@@ -652,9 +652,6 @@ func (c SitePortsChange) apply(p SitePorts) SitePorts {
 	}
 	return p
 }
-
-// Apply returns the site's ports after this change (exported for the runner).
-func (c SitePortsChange) Apply(p SitePorts) SitePorts { return c.apply(p) }
 
 func (v *validator) gates() {
 	groups := v.groupNames()
