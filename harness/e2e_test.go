@@ -211,6 +211,16 @@ func (r *run) procs() []proc {
 
 // agents finds this run's agents of a kind ("mp", "fleet"): a child of the orchestrator
 // running this run's binary with "agent <kind>".
+// oneAgent returns the run's single agent of kind, failing the test otherwise.
+func (r *run) oneAgent(kind string) proc {
+	r.t.Helper()
+	as := r.agents(kind)
+	if len(as) != 1 {
+		r.t.Fatalf("found %d %s agents of the run, want 1 (processes: %v)", len(as), kind, r.procs())
+	}
+	return as[0]
+}
+
 func (r *run) agents(kind string) []proc {
 	var out []proc
 	for _, p := range r.procs() {
@@ -841,12 +851,9 @@ func TestE2EInterrupt(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		// The graceful path takes milliseconds; to catch it in the middle, stop the
 		// fleet agent so its final report cannot come and the orchestrator waits for it.
-		fleets := r.agents("fleet")
-		if len(fleets) != 1 {
-			t.Fatalf("found %d fleet agents of the run, want 1 (processes: %v)", len(fleets), r.procs())
-		}
-		if err := syscall.Kill(fleets[0].pid, syscall.SIGSTOP); err != nil {
-			t.Fatalf("stop fleet agent %d: %v", fleets[0].pid, err)
+		fleetAgent := r.oneAgent("fleet")
+		if err := syscall.Kill(fleetAgent.pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("stop fleet agent %d: %v", fleetAgent.pid, err)
 		}
 		r.signal(syscall.SIGINT)
 		// The first one was handled (and cannot merge with the second).
@@ -885,12 +892,9 @@ func TestE2EMPKilled(t *testing.T) {
 	r.waitLine("load running", 60*time.Second)
 	r.noteNamespaces()
 	time.Sleep(2 * time.Second)
-	mps := r.agents("mp")
-	if len(mps) != 1 {
-		t.Fatalf("found %d mp agents of the run, want 1 (processes: %v)", len(mps), r.procs())
-	}
-	if err := syscall.Kill(mps[0].pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill mp agent %d: %v", mps[0].pid, err)
+	mpAgent := r.oneAgent("mp")
+	if err := syscall.Kill(mpAgent.pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill mp agent %d: %v", mpAgent.pid, err)
 	}
 	code := r.wait(60 * time.Second)
 	if code != 5 {

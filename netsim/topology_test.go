@@ -56,9 +56,26 @@ clients:
 
 func buildTest(t *testing.T, opt Options) *Topology {
 	t.Helper()
+	return buildScenario(t, mustScenario(testScenarioYAML), opt)
+}
+
+// buildBuiltin builds a built-in scenario's network.
+func buildBuiltin(t *testing.T, name string) *Topology {
+	t.Helper()
+	s, err := scenarios.LoadBuiltin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buildScenario(t, s, Options{})
+}
+
+// buildScenario builds s after the root check and host guard, and tears it down (an
+// error doing so fails the test) when the test ends.
+func buildScenario(t *testing.T, s *scenarios.Scenario, opt Options) *Topology {
+	t.Helper()
 	requireRoot(t)
 	hostGuard(t)
-	topo, err := Build(context.Background(), mustScenario(testScenarioYAML), opt)
+	topo, err := Build(context.Background(), s, opt)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -418,17 +435,7 @@ func TestLinks(t *testing.T) {
 // TestDirectedBroadcast uses the built-in wake-up scenario: ra forwards directed
 // broadcasts, rb does not, rc does but its firewall drops UDP 9.
 func TestDirectedBroadcast(t *testing.T) {
-	requireRoot(t)
-	hostGuard(t)
-	s, err := scenarios.LoadBuiltin("wake-up")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := Build(context.Background(), s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := buildBuiltin(t, "wake-up")
 
 	recv := map[string]*net.UDPConn{}
 	for _, seg := range []string{"lan-a", "lan-b", "lan-c"} {
@@ -673,17 +680,7 @@ func TestAgentLifetime(t *testing.T) {
 // TestStaticNeighbors: after AddNeighbors, the router sends to a client address with
 // the given MAC as Ethernet destination, without asking ARP.
 func TestStaticNeighbors(t *testing.T) {
-	requireRoot(t)
-	hostGuard(t)
-	s, err := scenarios.LoadBuiltin("wake-up")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := Build(context.Background(), s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := buildBuiltin(t, "wake-up")
 	target := clientAddr(t, topo, "lan-a", 9)
 	mac := net.HardwareAddr{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x09}
 	if err := topo.AddNeighbors("ra", "lan-a", []netip.Addr{target}, []net.HardwareAddr{mac}); err != nil {

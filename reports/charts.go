@@ -182,6 +182,17 @@ func lines(p *plot.Plot, specs []lineSpec) ([]legendEntry, error) {
 	return entries, nil
 }
 
+// wideLines draws the lines on p, then the overlays (drawn on top, such as timeline
+// marks), and renders it as a full-width chart.
+func wideLines(p *plot.Plot, specs []lineSpec, overlays ...plot.Plotter) (template.HTML, error) {
+	entries, err := lines(p, specs)
+	if err != nil {
+		return "", err
+	}
+	p.Add(overlays...)
+	return renderSVG(p, wideW, wideH, entries)
+}
+
 // marks draws timeline events as labelled vertical lines.
 type marks []TimelineMark
 

@@ -207,14 +207,9 @@ func clientsSection(r *Result, _ []TaggedHist) (section, error) {
 		}
 		specs = append(specs, lineSpec{g + " managed", m, i, false}, lineSpec{g + " unmanaged", u, i, true})
 	}
-	entries, err := lines(p, specs)
-	if err != nil {
-		return s, err
-	}
 	p.X.Min, p.X.Max = 0, runLength(r)
 	p.Y.Min = 0
-	p.Add(marks(timelineMarks(r)))
-	svg, err := renderSVG(p, wideW, wideH, entries)
+	svg, err := wideLines(p, specs, marks(timelineMarks(r)))
 	if err != nil {
 		return s, err
 	}
@@ -355,11 +350,7 @@ func latencySection(r *Result, hists []TaggedHist) (section, error) {
 			}
 			specs = append(specs, lineSpec{fmt.Sprintf("%s (n=%d)", c.label, c.count), c.xys, i, c.dashed})
 		}
-		entries, err := lines(p, specs)
-		if err != nil {
-			return s, err
-		}
-		svg, err := renderSVG(p, wideW, wideH, entries)
+		svg, err := wideLines(p, specs)
 		if err != nil {
 			return s, err
 		}
@@ -417,11 +408,7 @@ func fallbackSection(r *Result, hists []TaggedHist) (section, error) {
 	for i, c := range cs {
 		specs = append(specs, lineSpec{fmt.Sprintf("%s (n=%d)", c.group, c.n), c.xys, i, false})
 	}
-	entries, err := lines(p, specs)
-	if err != nil {
-		return s, err
-	}
-	svg, err := renderSVG(p, wideW, wideH, entries)
+	svg, err := wideLines(p, specs)
 	if err != nil {
 		return s, err
 	}

@@ -32,18 +32,21 @@ func startAgent(t testing.TB) *agentConn {
 		outW.Close()
 		a.done <- err
 	}()
-	go func() {
-		defer close(a.msgs)
-		for {
-			var m agentproto.Message
-			if err := a.out.Next(&m); err != nil {
-				return
-			}
-			a.msgs <- m
-		}
-	}()
+	go a.pump()
 	t.Cleanup(func() { inW.Close() })
 	return a
+}
+
+// pump hands the agent's messages to a.msgs until its output ends.
+func (a *agentConn) pump() {
+	defer close(a.msgs)
+	for {
+		var m agentproto.Message
+		if err := a.out.Next(&m); err != nil {
+			return
+		}
+		a.msgs <- m
+	}
 }
 
 func (a *agentConn) send(cmd string, args any) uint64 {

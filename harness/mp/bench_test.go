@@ -45,16 +45,7 @@ func startAgentProc(b testing.TB, cfg Config) (*agentConn, ReadyData, int) {
 	inR, inW := io.Pipe()
 	go func() { io.Copy(stdin, inR); stdin.Close() }()
 	a := &agentConn{t: b, in: inW, out: agentproto.NewReader(stdout), msgs: make(chan agentproto.Message, 64), done: make(chan error, 1)}
-	go func() {
-		defer close(a.msgs)
-		for {
-			var m agentproto.Message
-			if err := a.out.Next(&m); err != nil {
-				return
-			}
-			a.msgs <- m
-		}
-	}()
+	go a.pump()
 	b.Cleanup(func() {
 		inW.Close() // the agent exits when its stdin closes
 		done := make(chan struct{})
