@@ -103,7 +103,6 @@ type fleetAgent struct {
 	// whole-run total and replaces it (merging both would count everything twice).
 	rec    *metrics.Recorder
 	finalR *metrics.Recorder
-	seen   metrics.Series // the intervals' series summed, to find the final interval's
 	plan   *fleetPlan
 	last   *client.Report
 	final  *client.Report
@@ -442,34 +441,12 @@ func (r *runner) onFleet(seg string, msg agentproto.Message) {
 		r.mu.Lock()
 		f := r.fleets[seg]
 		if msg.Type == agentproto.TypeFinal {
+			// The whole run; the agent sent its last interval as a snapshot just before.
 			f.final = &rep
 			f.finalR = rec
-			r.addTransitions(&rep) // the last interval's
-			// The final's series covers the whole run: what the intervals did not carry is
-			// the last interval's.
-			last := rep
-			last.Series = metrics.Series{Attempts: rep.Series.Attempts - f.seen.Attempts,
-				Successes: rep.Series.Successes - f.seen.Successes, Failures: map[string]int64{}}
-			for k, v := range rep.Series.Failures {
-				if d := v - f.seen.Failures[k]; d > 0 {
-					last.Series.Failures[k] = d
-				}
-			}
-			last.Transitions = nil
-			if last.Series.Attempts > 0 {
-				r.addSeries(&last)
-			}
 		} else {
 			f.rec.Merge(rec)
 			f.last = &rep
-			f.seen.Attempts += rep.Series.Attempts
-			f.seen.Successes += rep.Series.Successes
-			if f.seen.Failures == nil {
-				f.seen.Failures = map[string]int64{}
-			}
-			for k, v := range rep.Series.Failures {
-				f.seen.Failures[k] += v
-			}
 			r.addSeries(&rep)
 		}
 		r.mu.Unlock()
@@ -501,11 +478,6 @@ func (r *runner) addSeries(rep *client.Report) {
 		p.Managed[g] = st.Managed
 		p.Unmanaged[g] = st.Unmanaged
 	}
-	r.addTransitions(rep)
-}
-
-// addTransitions counts state changes per group and second (r.mu held).
-func (r *runner) addTransitions(rep *client.Report) {
 	for _, t := range rep.Transitions {
 		r.trans[transKey{t.Group, int(t.Time.Sub(r.t0).Round(time.Second) / time.Second), t.To}]++
 	}

@@ -61,6 +61,12 @@ func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger
 		if f == nil {
 			return nil
 		}
+		// The last interval goes out as an ordinary snapshot, so the per-second series
+		// is complete; then the whole run as the final report.
+		f.Stop()
+		if last, err := f.Collect(); err == nil {
+			w.Send(agentproto.TypeSnapshot, 0, last)
+		}
 		rep, err := f.Final()
 		if err != nil {
 			w.SendError(0, err)

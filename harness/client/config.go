@@ -136,8 +136,8 @@ type Group struct {
 	Retries        int      `json:"retries"`
 	UnmanagedAfter int      `json:"unmanaged_after"`
 	Asleep         bool     `json:"asleep,omitempty"`
-	// How long an idle keep-alive request connection is kept (default 5s, compressed
-	// from IIS's 120 s connection timeout).
+	// How long an idle keep-alive request connection is kept (default a quarter of the
+	// policy interval, at most 5s: compressed from IIS's 120 s connection timeout).
 	KeepIdle Duration `json:"keep_idle,omitempty"`
 	// Planned cycles a busy client still runs, late, once its current cycle ends
 	// (default 1); older ones are skipped and counted.
@@ -166,11 +166,6 @@ func GroupFromScenario(g scenarios.ClientGroup, first int) Group {
 	if g.Retries != nil {
 		out.Retries = *g.Retries
 	}
-	// A real client polls hourly and its connections do not outlive the exchange (IIS
-	// drops idle ones after 120 s). With compressed intervals a fixed idle time would
-	// keep one connection open across cycles, and a firewall change (stateful, like real
-	// ones) would never meet a new SYN. So idle connections close well within a cycle.
-	out.KeepIdle = Duration(min(5*time.Second, g.PolicyInterval.D()/4))
 	return out
 }
 
@@ -246,7 +241,12 @@ func (c *FleetConfig) Normalize() error {
 		setDur(&g.KeepAlive, 60*time.Second)
 		setDur(&g.LongPollWait, ccm.DefaultLongPollWait)
 		setDur(&g.TCPRetry, 30*time.Second)
-		setDur(&g.KeepIdle, 5*time.Second)
+		// A real client polls hourly and its connections do not outlive the exchange
+		// (IIS drops idle ones after 120 s). With compressed intervals a fixed idle time
+		// would keep one connection open across cycles, and a firewall change (stateful,
+		// like real ones) would never meet a new SYN: idle connections close well within
+		// a cycle.
+		setDur(&g.KeepIdle, min(5*time.Second, g.PolicyInterval.D()/4))
 		if g.UnmanagedAfter == 0 {
 			g.UnmanagedAfter = scenarios.DefaultUnmanagedAfter
 		}
