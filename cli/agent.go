@@ -3,7 +3,7 @@ package cli
 import "github.com/spf13/cobra"
 
 // newAgentCmd is the hidden parent of the agent modes: the same binary re-executed inside
-// a network namespace by the orchestrator, speaking harness/agentproto on stdin/stdout.
+// a network namespace by the orchestrator, speaking agent on stdin/stdout.
 func newAgentCmd(io streams) *cobra.Command {
 	c := &cobra.Command{
 		Use:    "agent",

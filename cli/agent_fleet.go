@@ -5,11 +5,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portlab/portlab/harness/client"
+	"github.com/portlab/portlab/agent/fleet"
 )
 
 // newAgentFleetCmd is `portlab agent fleet`: one client segment's simulated clients,
-// driven over harness/agentproto on stdin/stdout (see client.RunAgent).
+// driven over agent on stdin/stdout (see fleet.RunAgent).
 func newAgentFleetCmd(io streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "fleet",
@@ -17,7 +17,7 @@ func newAgentFleetCmd(io streams) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(io.err, nil)).With("agent", "fleet")
-			return client.RunAgent(c.Context(), io.in, io.out, log, client.Options{})
+			return fleet.RunAgent(c.Context(), io.in, io.out, log, fleet.Options{})
 		},
 	}
 }

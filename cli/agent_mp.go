@@ -3,12 +3,12 @@ package cli
 import (
 	"errors"
 
-	"github.com/portlab/portlab/harness/mp"
+	"github.com/portlab/portlab/agent/mp"
 	"github.com/spf13/cobra"
 )
 
 // newAgentMPCmd is `portlab agent mp`: one fake management point speaking
-// harness/agentproto on stdin/stdout (the orchestrator starts it inside the MP's namespace).
+// agent on stdin/stdout (the orchestrator starts it inside the MP's namespace).
 func newAgentMPCmd(io streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "mp",

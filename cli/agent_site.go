@@ -3,7 +3,7 @@ package cli
 import (
 	"log/slog"
 
-	"github.com/portlab/portlab/harness/site"
+	"github.com/portlab/portlab/agent/site"
 	"github.com/spf13/cobra"
 )
 

@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/portlab/portlab/harness/ccm"
-	"github.com/portlab/portlab/harness/mp"
+	"github.com/portlab/portlab/wire"
+	"github.com/portlab/portlab/agent/mp"
 	"github.com/portlab/portlab/scenarios"
 	"github.com/spf13/cobra"
 )
@@ -131,13 +131,13 @@ func printMPAddrs(io streams, s *mp.Server) {
 		case "tcp":
 			fmt.Fprintf(tw, "%s\ttcp://%s\n", r, addr)
 		default:
-			fmt.Fprintf(tw, "%s\t%s://%s%s?%s\n", r, r.Transport(), addr, ccm.PathAut, ccm.QueryMPList)
+			fmt.Fprintf(tw, "%s\t%s://%s%s?%s\n", r, r.Transport(), addr, wire.PathAut, wire.QueryMPList)
 		}
 	}
 	fmt.Fprintf(tw, "ca\t%s\n", cfg.TLS.CAFile)
 	tw.Flush()
 	if h := a.HTTPS; h != "" {
-		fmt.Fprintf(io.out, "try: curl --cacert %s 'https://%s%s?%s'\n", cfg.TLS.CAFile, h, ccm.PathAut, ccm.QueryMPList)
+		fmt.Fprintf(io.out, "try: curl --cacert %s 'https://%s%s?%s'\n", cfg.TLS.CAFile, h, wire.PathAut, wire.QueryMPList)
 	}
 }
 

@@ -10,52 +10,52 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/portlab/portlab/harness/agentproto"
+	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/netsim"
 )
 
 // errAgentGone: the agent's stdout ended (it exited or crashed).
 var errAgentGone = errors.New("agent exited")
 
-// agentConn speaks agentproto with one agent process: numbered calls answered by ack or
+// agentConn speaks the agent protocol with one agent process: numbered calls answered by ack or
 // error, and a stream of snapshots, events and the final message handed to onMsg.
 type agentConn struct {
 	role, name string
 	proc       *netsim.Agent
-	w          *agentproto.Writer
+	w          *agent.Writer
 	next       atomic.Uint64
 
 	mu      sync.Mutex
-	pending map[uint64]chan agentproto.Message
-	final   *agentproto.Message
+	pending map[uint64]chan agent.Message
+	final   *agent.Message
 	gone    bool
 
 	done chan struct{} // closed when stdout ends
 }
 
-func newAgentConn(role, name string, proc *netsim.Agent, onMsg func(agentproto.Message)) *agentConn {
-	c := &agentConn{role: role, name: name, proc: proc, w: agentproto.NewWriter(proc.Stdin),
-		pending: map[uint64]chan agentproto.Message{}, done: make(chan struct{})}
+func newAgentConn(role, name string, proc *netsim.Agent, onMsg func(agent.Message)) *agentConn {
+	c := &agentConn{role: role, name: name, proc: proc, w: agent.NewWriter(proc.Stdin),
+		pending: map[uint64]chan agent.Message{}, done: make(chan struct{})}
 	go c.read(onMsg)
 	return c
 }
 
 func (c *agentConn) String() string { return c.role + " " + c.name }
 
-func (c *agentConn) read(onMsg func(agentproto.Message)) {
+func (c *agentConn) read(onMsg func(agent.Message)) {
 	defer close(c.done)
-	r := agentproto.NewReader(c.proc.Stdout)
+	r := agent.NewReader(c.proc.Stdout)
 	for {
-		var m agentproto.Message
+		var m agent.Message
 		if err := r.Next(&m); err != nil {
 			if !errors.Is(err, io.EOF) {
-				onMsg(agentproto.Message{Type: agentproto.TypeError, Error: "protocol: " + err.Error()})
+				onMsg(agent.Message{Type: agent.TypeError, Error: "protocol: " + err.Error()})
 				// Keep the pipe flowing so the agent never blocks writing, and can exit.
 				go io.Copy(io.Discard, c.proc.Stdout)
 			}
 			break
 		}
-		if m.ID != 0 && (m.Type == agentproto.TypeAck || m.Type == agentproto.TypeError || m.Type == agentproto.TypeReady || m.Type == agentproto.TypeSnapshot) {
+		if m.ID != 0 && (m.Type == agent.TypeAck || m.Type == agent.TypeError || m.Type == agent.TypeReady || m.Type == agent.TypeSnapshot) {
 			c.mu.Lock()
 			ch := c.pending[m.ID]
 			delete(c.pending, m.ID)
@@ -65,7 +65,7 @@ func (c *agentConn) read(onMsg func(agentproto.Message)) {
 				continue
 			}
 		}
-		if m.Type == agentproto.TypeFinal {
+		if m.Type == agent.TypeFinal {
 			c.mu.Lock()
 			mm := m
 			c.final = &mm
@@ -83,13 +83,13 @@ func (c *agentConn) read(onMsg func(agentproto.Message)) {
 }
 
 // call sends cmd and waits for its answer (ready, ack or snapshot) within timeout.
-func (c *agentConn) call(ctx context.Context, cmd string, args any, timeout time.Duration) (agentproto.Message, error) {
+func (c *agentConn) call(ctx context.Context, cmd string, args any, timeout time.Duration) (agent.Message, error) {
 	id := c.next.Add(1)
-	ch := make(chan agentproto.Message, 1)
+	ch := make(chan agent.Message, 1)
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
-		return agentproto.Message{}, fmt.Errorf("%s: %s: %w", c, cmd, errAgentGone)
+		return agent.Message{}, fmt.Errorf("%s: %s: %w", c, cmd, errAgentGone)
 	}
 	c.pending[id] = ch
 	c.mu.Unlock()
@@ -101,11 +101,11 @@ func (c *agentConn) call(ctx context.Context, cmd string, args any, timeout time
 	raw, err := json.Marshal(args)
 	if err != nil {
 		forget()
-		return agentproto.Message{}, fmt.Errorf("%s: %s: %w", c, cmd, err)
+		return agent.Message{}, fmt.Errorf("%s: %s: %w", c, cmd, err)
 	}
-	if err := c.w.Write(agentproto.Command{Cmd: cmd, ID: id, Args: raw}); err != nil {
+	if err := c.w.Write(agent.Command{Cmd: cmd, ID: id, Args: raw}); err != nil {
 		forget()
-		return agentproto.Message{}, fmt.Errorf("%s: send %s: %w", c, cmd, err)
+		return agent.Message{}, fmt.Errorf("%s: send %s: %w", c, cmd, err)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -114,16 +114,16 @@ func (c *agentConn) call(ctx context.Context, cmd string, args any, timeout time
 		if !ok {
 			return m, fmt.Errorf("%s: %s: %w%s", c, cmd, errAgentGone, c.stderrTail())
 		}
-		if m.Type == agentproto.TypeError {
+		if m.Type == agent.TypeError {
 			return m, fmt.Errorf("%s: %s: %s", c, cmd, m.Error)
 		}
 		return m, nil
 	case <-t.C:
 		forget()
-		return agentproto.Message{}, fmt.Errorf("%s: %s: no answer within %s%s", c, cmd, timeout, c.stderrTail())
+		return agent.Message{}, fmt.Errorf("%s: %s: no answer within %s%s", c, cmd, timeout, c.stderrTail())
 	case <-ctx.Done():
 		forget()
-		return agentproto.Message{}, ctx.Err()
+		return agent.Message{}, ctx.Err()
 	}
 }
 
@@ -133,12 +133,12 @@ func (c *agentConn) send(cmd string, args any) error {
 	if err != nil {
 		return err
 	}
-	return c.w.Write(agentproto.Command{Cmd: cmd, ID: c.next.Add(1), Args: raw})
+	return c.w.Write(agent.Command{Cmd: cmd, ID: c.next.Add(1), Args: raw})
 }
 
 // finish closes the agent's stdin (it then sends "final" and exits) and waits up to
 // timeout for it to go; then kills it. It returns the final message, if any came.
-func (c *agentConn) finish(timeout time.Duration) *agentproto.Message {
+func (c *agentConn) finish(timeout time.Duration) *agent.Message {
 	c.proc.Stdin.Close()
 	deadline := time.After(timeout)
 	select {

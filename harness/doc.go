@@ -4,5 +4,5 @@
 // fills the result model of package reports.
 //
 // It is not for rendering results (reports) nor for the network itself (netsim); the
-// agents' own logic lives in harness/mp and harness/client.
+// agents' own logic lives in agent/mp and agent/fleet.
 package harness

@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/portlab/portlab/harness/metrics"
+	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portlab/portlab/harness/metrics"
+	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
 )

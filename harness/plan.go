@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"sort"
 
-	"github.com/portlab/portlab/harness/client"
+	"github.com/portlab/portlab/agent/fleet"
 	"github.com/portlab/portlab/scenarios"
 )
 
@@ -24,7 +24,7 @@ type plan struct {
 type fleetPlan struct {
 	segment    string
 	identities netip.Prefix
-	groups     []client.Group
+	groups     []fleet.Group
 	clients    int
 }
 
@@ -37,7 +37,7 @@ type gplan struct {
 
 // addr returns the address and MAC of the group's i-th client.
 func (g *gplan) client(i int) (netip.Addr, net.HardwareAddr) {
-	return client.AddrFor(g.fleet.identities, g.inFleet+i), client.MACFor(g.first + i)
+	return fleet.AddrFor(g.fleet.identities, g.inFleet+i), fleet.MACFor(g.first + i)
 }
 
 func newPlan(s *scenarios.Scenario) *plan {
@@ -57,7 +57,7 @@ func newPlan(s *scenarios.Scenario) *plan {
 			p.fleets = append(p.fleets, fp)
 		}
 		gp := &gplan{cfg: g, fleet: fp, first: global, inFleet: fp.clients}
-		fp.groups = append(fp.groups, client.GroupFromScenario(g, global))
+		fp.groups = append(fp.groups, fleet.GroupFromScenario(g, global))
 		fp.clients += g.Count
 		global += g.Count
 		p.groups[g.Group] = gp

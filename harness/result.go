@@ -9,7 +9,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/portlab/portlab/harness/metrics"
+	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/reports"
 )
 

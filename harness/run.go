@@ -18,11 +18,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portlab/portlab/harness/agentproto"
-	"github.com/portlab/portlab/harness/client"
-	"github.com/portlab/portlab/harness/metrics"
-	"github.com/portlab/portlab/harness/mp"
-	"github.com/portlab/portlab/harness/site"
+	"github.com/portlab/portlab/agent"
+	"github.com/portlab/portlab/agent/fleet"
+	"github.com/portlab/portlab/metrics"
+	"github.com/portlab/portlab/agent/mp"
+	"github.com/portlab/portlab/agent/site"
 	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
@@ -104,8 +104,8 @@ type fleetAgent struct {
 	rec    *metrics.Recorder
 	finalR *metrics.Recorder
 	plan   *fleetPlan
-	last   *client.Report
-	final  *client.Report
+	last   *fleet.Report
+	final  *fleet.Report
 	cost   []reports.CostPoint
 	peak   uint64
 	finals chan struct{}
@@ -206,7 +206,7 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	// Start the load a little in the future so every fleet begins at the same instant.
 	r.t0 = time.Now().Add(200 * time.Millisecond)
 	for seg, f := range r.fleets {
-		if _, err := f.conn.call(ctx, client.CmdStart, client.StartArgs{StartTime: r.t0}, agentCallTimeout); err != nil {
+		if _, err := f.conn.call(ctx, fleet.CmdStart, fleet.StartArgs{StartTime: r.t0}, agentCallTimeout); err != nil {
 			return nil, startErr(r.fail("start load", netsim.ClientNode(seg), err))
 		}
 	}
@@ -221,7 +221,7 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	if interrupted {
 		r.con.Step("interrupted: stopping the load and collecting what there is")
 		for _, f := range r.fleets {
-			f.conn.send(client.CmdStop, nil)
+			f.conn.send(fleet.CmdStop, nil)
 		}
 	}
 	r.awaitFinals(finalGrace)
@@ -290,7 +290,7 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 		}
 		a := &mpAgent{cfg: cfg, addr: addrs[m.Name]}
 		name := m.Name
-		a.conn = newAgentConn("mp", name, proc, func(msg agentproto.Message) { r.onMP(name, msg) })
+		a.conn = newAgentConn("mp", name, proc, func(msg agent.Message) { r.onMP(name, msg) })
 		r.mps[name] = a
 		r.mpList = append(r.mpList, name)
 		go func() {
@@ -311,10 +311,10 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 
 // startFleets starts one fleet agent per client segment.
 func (r *runner) startFleets(ctx, agentCtx context.Context) error {
-	var mps []client.MP
+	var mps []fleet.MP
 	for _, m := range r.s.ManagementPoints {
 		a, _ := r.topo.Addr(netsim.MPNode(m.Name), "")
-		mps = append(mps, client.MP{Name: m.Name, Addr: a, Site: m.Site})
+		mps = append(mps, fleet.MP{Name: m.Name, Addr: a, Site: m.Site})
 	}
 	type started struct {
 		seg string
@@ -323,10 +323,10 @@ func (r *runner) startFleets(ctx, agentCtx context.Context) error {
 	results := make(chan started, len(r.plan.fleets))
 	yes := true
 	for _, fp := range r.plan.fleets {
-		cfg := client.FleetConfig{
+		cfg := fleet.FleetConfig{
 			Segment: fp.segment, Identities: fp.identities, Groups: fp.groups, MPs: mps,
-			SitePorts: client.SitePortsFromScenario(r.s.Site.Ports), SiteCode: r.s.Site.Code,
-			Seed: r.s.Seed, Duration: client.Duration(r.s.Duration.D()), Ramp: client.Duration(r.s.Ramp.D()),
+			SitePorts: fleet.SitePortsFromScenario(r.s.Site.Ports), SiteCode: r.s.Site.Code,
+			Seed: r.s.Seed, Duration: fleet.Duration(r.s.Duration.D()), Ramp: fleet.Duration(r.s.Ramp.D()),
 			CAPEM: string(r.ca.CertPEM),
 			// Per-client end states carry who fell back and which port worked.
 			ClientStates: &yes,
@@ -341,10 +341,10 @@ func (r *runner) startFleets(ctx, agentCtx context.Context) error {
 		}
 		f := &fleetAgent{plan: fp, finals: make(chan struct{}), rec: metrics.NewRecorder()}
 		seg := fp.segment
-		f.conn = newAgentConn("fleet", seg, proc, func(msg agentproto.Message) { r.onFleet(seg, msg) })
+		f.conn = newAgentConn("fleet", seg, proc, func(msg agent.Message) { r.onFleet(seg, msg) })
 		r.fleets[seg] = f
 		go func() {
-			_, err := f.conn.call(ctx, client.CmdConfig, cfg, agentReadyTimeout)
+			_, err := f.conn.call(ctx, fleet.CmdConfig, cfg, agentReadyTimeout)
 			results <- started{seg, err}
 		}()
 	}
@@ -363,8 +363,8 @@ func (r *runner) startSite(ctx, agentCtx context.Context) error {
 	if err != nil {
 		return r.fail("start agent", netsim.SiteNode, err)
 	}
-	r.site = newAgentConn("site", r.s.Site.Code, proc, func(msg agentproto.Message) {
-		if msg.Type == agentproto.TypeError {
+	r.site = newAgentConn("site", r.s.Site.Code, proc, func(msg agent.Message) {
+		if msg.Type == agent.TypeError {
 			r.noteFailure("site server: " + msg.Error)
 		}
 	})
@@ -407,9 +407,9 @@ func (r *runner) neighbours() error {
 	return nil
 }
 
-func (r *runner) onMP(name string, msg agentproto.Message) {
+func (r *runner) onMP(name string, msg agent.Message) {
 	switch msg.Type {
-	case agentproto.TypeSnapshot, agentproto.TypeFinal:
+	case agent.TypeSnapshot, agent.TypeFinal:
 		var snap mp.Snapshot
 		if err := json.Unmarshal(msg.Data, &snap); err != nil {
 			r.log.Warn("mp snapshot", "mp", name, "err", err)
@@ -420,15 +420,15 @@ func (r *runner) onMP(name string, msg agentproto.Message) {
 		a.last = snap
 		a.sess = max(a.sess, int(snap.Notify.Sessions["tcp"])+snap.Notify.LongPollClients)
 		r.mu.Unlock()
-	case agentproto.TypeError:
+	case agent.TypeError:
 		r.noteFailure(fmt.Sprintf("mp %s: %s", name, msg.Error))
 	}
 }
 
-func (r *runner) onFleet(seg string, msg agentproto.Message) {
+func (r *runner) onFleet(seg string, msg agent.Message) {
 	switch msg.Type {
-	case agentproto.TypeSnapshot, agentproto.TypeFinal:
-		var rep client.Report
+	case agent.TypeSnapshot, agent.TypeFinal:
+		var rep fleet.Report
 		if err := json.Unmarshal(msg.Data, &rep); err != nil {
 			r.noteFailure(fmt.Sprintf("fleet %s: bad snapshot: %v", seg, err))
 			return
@@ -440,7 +440,7 @@ func (r *runner) onFleet(seg string, msg agentproto.Message) {
 		}
 		r.mu.Lock()
 		f := r.fleets[seg]
-		if msg.Type == agentproto.TypeFinal {
+		if msg.Type == agent.TypeFinal {
 			// The whole run; the agent sent its last interval as a snapshot just before.
 			f.final = &rep
 			f.finalR = rec
@@ -450,16 +450,16 @@ func (r *runner) onFleet(seg string, msg agentproto.Message) {
 			r.addSeries(&rep)
 		}
 		r.mu.Unlock()
-		if msg.Type == agentproto.TypeFinal {
+		if msg.Type == agent.TypeFinal {
 			f.once.Do(func() { close(f.finals) })
 		}
-	case agentproto.TypeError:
+	case agent.TypeError:
 		r.noteFailure(fmt.Sprintf("fleet %s: %s", seg, msg.Error))
 	}
 }
 
 // addSeries folds one fleet interval into the per-second series (r.mu held).
-func (r *runner) addSeries(rep *client.Report) {
+func (r *runner) addSeries(rep *fleet.Report) {
 	if r.t0.IsZero() {
 		return
 	}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portlab/portlab/harness/client"
-	"github.com/portlab/portlab/harness/mp"
-	"github.com/portlab/portlab/harness/site"
+	"github.com/portlab/portlab/agent/fleet"
+	"github.com/portlab/portlab/agent/mp"
+	"github.com/portlab/portlab/agent/site"
 	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
@@ -79,7 +79,7 @@ func (r *runner) setSitePorts(ctx context.Context) error {
 		}
 	}
 	for _, f := range r.fleets {
-		if _, err := f.conn.call(ctx, client.CmdSitePorts, client.SitePortsFromScenario(r.ports), agentCallTimeout); err != nil {
+		if _, err := f.conn.call(ctx, fleet.CmdSitePorts, fleet.SitePortsFromScenario(r.ports), agentCallTimeout); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -91,13 +91,13 @@ func (r *runner) reconfigure(ctx context.Context, rc scenarios.Reconfigure) (int
 	if g == nil {
 		return 0, fmt.Errorf("no group %q", rc.Group)
 	}
-	args := client.Reconfigure{Group: rc.Group, Method: rc.Method, HTTPPort: rc.HTTPPort, HTTPSPort: rc.HTTPSPort,
-		Fraction: rc.Fraction, Over: client.Duration(rc.Over.D())}
+	args := fleet.Reconfigure{Group: rc.Group, Method: rc.Method, HTTPPort: rc.HTTPPort, HTTPSPort: rc.HTTPSPort,
+		Fraction: rc.Fraction, Over: fleet.Duration(rc.Over.D())}
 	if rc.Method == "push" { // client push installs the site's current ports
 		args.HTTPPort, args.HTTPSPort = r.ports.HTTP.Default, r.ports.HTTPS.Default
 	}
 	f := r.fleets[g.fleet.segment]
-	msg, err := f.conn.call(ctx, client.CmdReconfigure, args, agentCallTimeout)
+	msg, err := f.conn.call(ctx, fleet.CmdReconfigure, args, agentCallTimeout)
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +168,7 @@ func (r *runner) wake(ctx context.Context, w scenarios.Wake) (string, error) {
 	// Tell the fleet first, so its time-to-managed starts at the send.
 	f := r.fleets[g.fleet.segment]
 	sentAt := time.Now()
-	if _, err := f.conn.call(ctx, client.CmdExpectWake, client.WakeArgs{Selector: client.Selector{Group: w.Group}, SentNS: sentAt.UnixNano()}, agentCallTimeout); err != nil {
+	if _, err := f.conn.call(ctx, fleet.CmdExpectWake, fleet.WakeArgs{Selector: fleet.Selector{Group: w.Group}, SentNS: sentAt.UnixNano()}, agentCallTimeout); err != nil {
 		return "", err
 	}
 	msg, err := r.site.call(ctx, site.CmdSend, args, agentCallTimeout+time.Duration(len(args.Targets)*(1+args.Retries))*time.Second/time.Duration(max(1, w.Rate)))

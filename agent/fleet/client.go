@@ -1,0 +1,330 @@
+package fleet
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/portlab/portlab/wire"
+	"github.com/portlab/portlab/metrics"
+)
+
+// State is a client's management state.
+type State uint8
+
+// States. A client is pending until its first cycle ends.
+const (
+	Pending State = iota
+	Managed
+	Unmanaged
+)
+
+func (s State) String() string {
+	switch s {
+	case Managed:
+		return "managed"
+	case Unmanaged:
+		return "unmanaged"
+	}
+	return "pending"
+}
+
+// client is one simulated client. Its owning worker alone reads and writes it; while a
+// cycle is in flight (busy), the cycle goroutine owns idle.
+type client struct {
+	ord, gord int // position in the fleet and in its group
+	index     int // global index
+	g         *Group
+	addr      netip.Addr
+	guid      string
+
+	httpPort, httpsPort int // as installed (reconfiguration changes them)
+	pending             *reconf
+	rgen                uint32
+
+	state      State
+	consecFail int
+	asleep     bool
+	busy       bool
+	located    bool
+	registered bool
+	mp         MP
+	mpPicks    uint32
+	lastPort   int
+	fallbacks  int
+	idle       *httpConn
+	idleGen    uint32
+
+	pol, hb   Pacer
+	k, hk     int       // next policy cycle to plan, next heartbeat
+	runK      int       // next policy cycle to run (< k: deferred while busy)
+	gen       uint32    // invalidates heap entries (sleep, wake)
+	wakeSent  time.Time // wake-up packet send time, until managed
+	lastPush  uint64
+	notify    context.CancelFunc
+	notifying string // current notification transport: tcp, http, https or ""
+}
+
+type reconf struct{ http, https int }
+
+// ports returns the request port to try first, its alternate (0: none) and the scheme.
+func (c *client) ports(site SitePorts) (port, alt int) {
+	if c.g.Scheme == "https" {
+		port = c.httpsPort
+		if c.g.KnowsAlternate {
+			alt = site.HTTPS.Alternate
+		}
+	} else {
+		port = c.httpPort
+		if c.g.KnowsAlternate {
+			alt = site.HTTP.Alternate
+		}
+	}
+	if alt == port {
+		alt = 0
+	}
+	return port, alt
+}
+
+// job is one cycle as planned by the worker: everything the cycle goroutine needs,
+// copied, so it never reads client state the worker may change.
+type job struct {
+	c          *client
+	intended   time.Time
+	located    bool
+	registered bool
+	heartbeat  bool
+	mp         MP
+	port, alt  int
+	idle       *httpConn
+	pickSeed   uint64
+}
+
+// attempt is one request attempt on one port.
+type attempt struct {
+	op, outcome string
+	port        int
+	mp          string
+	latency     time.Duration // from the operation's intended start
+	service     time.Duration // from the attempt's actual start
+}
+
+// cycleResult is what a cycle goroutine reports back.
+type cycleResult struct {
+	attempts  []attempt
+	fallbacks []attempt // latency = fallback delay; port = the alternate
+	ok        bool
+	err       error
+	located   bool
+	mp        MP
+	regDone   bool
+	port      int // the port that worked last
+	idle      *httpConn
+	end       time.Time
+	cancelled bool // the run ended mid-cycle: nothing to judge
+}
+
+// runCycle runs one cycle: location if needed, registration if needed, policy, and a
+// heartbeat when due. It stops at the first failed operation.
+func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
+	c := j.c
+	res := &cycleResult{located: j.located, mp: j.mp, regDone: j.registered, idle: j.idle}
+	intended := j.intended
+	step := func(op string, reqs []request) ([][]byte, error) {
+		b, err := f.exchange(ctx, c, res, op, res.mp, j.port, j.alt, reqs, intended)
+		intended = time.Time{} // later operations start when the previous one ends
+		return b, err
+	}
+	finish := func(err error) *cycleResult {
+		res.end = time.Now()
+		res.err = err
+		res.ok = err == nil
+		res.cancelled = ctx.Err() != nil && err != nil
+		return res
+	}
+	if !res.located {
+		bodies, err := step(metrics.OpLocation, []request{{method: http.MethodGet, path: wire.PathAut + "?" + wire.QueryMPList}})
+		if err != nil {
+			return finish(fmt.Errorf("client %d: location at %s: %w", c.index, res.mp.Name, err))
+		}
+		var list wire.MPList
+		if err := xml.Unmarshal(bodies[0], &list); err != nil {
+			return finish(fmt.Errorf("client %d: location at %s: MPLIST: %w", c.index, res.mp.Name, err))
+		}
+		if c.g.MP == "" {
+			if mp, ok := f.pickFromList(list, j.pickSeed); ok {
+				res.mp = mp
+			}
+		}
+		res.located = true
+	}
+	hdr := func(ep string) (request, error) {
+		body, ct, err := f.msgs.build(wire.Header{ID: strconv.Itoa(c.index), SourceID: c.guid,
+			SourceHost: "CLIENT" + strconv.Itoa(c.index), TargetEndpoint: ep, Group: c.g.Name})
+		return request{method: wire.MethodCCMPost, path: wire.PathRequest, ctype: ct, body: body}, err
+	}
+	if !res.regDone {
+		r, err := hdr(wire.EndpointRegistration)
+		if err == nil {
+			_, err = step(metrics.OpRegistration, []request{r})
+		}
+		if err != nil {
+			return finish(fmt.Errorf("client %d: registration at %s: %w", c.index, res.mp.Name, err))
+		}
+		res.regDone = true
+	}
+	r, err := hdr(wire.EndpointPolicy)
+	if err == nil {
+		_, err = step(metrics.OpPolicy, []request{r,
+			{method: http.MethodGet, path: wire.PathPolicy + "?MachinePolicy&" + wire.LPParamGUID + "=" + c.guid}})
+	}
+	if err != nil {
+		return finish(fmt.Errorf("client %d: policy at %s: %w", c.index, res.mp.Name, err))
+	}
+	if j.heartbeat {
+		r, err := hdr(wire.EndpointDDR)
+		if err == nil {
+			_, err = step(metrics.OpHeartbeat, []request{r})
+		}
+		if err != nil {
+			return finish(fmt.Errorf("client %d: heartbeat at %s: %w", c.index, res.mp.Name, err))
+		}
+	}
+	return finish(nil)
+}
+
+// pickFromList picks an MP from an MPLIST at random (seeded), addressed by the fleet's
+// MP list when it names it, else by the entry's own address.
+func (f *Fleet) pickFromList(list wire.MPList, seed uint64) (MP, bool) {
+	if len(list.MPs) == 0 {
+		return MP{}, false
+	}
+	e := list.MPs[rand.New(rand.NewPCG(seed, 0x4d504c495354)).IntN(len(list.MPs))]
+	for _, m := range f.cfg.MPs {
+		if m.Name == e.Name {
+			return m, true
+		}
+	}
+	a, err := netip.ParseAddr(e.Addr)
+	if err != nil {
+		return MP{}, false
+	}
+	return MP{Name: e.Name, Addr: a, Site: e.SiteCode, FQDN: e.FQDN}, true
+}
+
+// errRunOver: the run ended during an operation.
+var errRunOver = errors.New("run over")
+
+// exchange performs one operation (one or more requests on one connection) with the
+// client's fallback: the port, again per retries, then the alternate the same way. Each
+// attempt is recorded; success on the alternate records the fallback delay too.
+// intended zero means "now" (no queueing before this operation).
+func (f *Fleet) exchange(ctx context.Context, c *client, res *cycleResult, op string, mp MP, port, alt int,
+	reqs []request, intended time.Time) ([][]byte, error) {
+	ports := []int{port}
+	if alt != 0 {
+		ports = append(ports, alt)
+	}
+	if intended.IsZero() {
+		intended = time.Now()
+	}
+	host := mp.FQDN
+	if host == "" {
+		host = mp.Name
+	}
+	var firstFail time.Time
+	var lastErr error
+	for pi, p := range ports {
+		for range c.g.Retries + 1 {
+			if ctx.Err() != nil {
+				return nil, errRunOver
+			}
+			start := time.Now()
+			bodies, err := f.attempt(ctx, c, res, mp, p, host, reqs)
+			end := time.Now()
+			outcome := classify(err)
+			if err != nil && ctx.Err() != nil {
+				return nil, errRunOver // cut short by the end of the run: not the port's fault
+			}
+			res.attempts = append(res.attempts, attempt{op: op, outcome: outcome, port: p, mp: mp.Name,
+				latency: end.Sub(intended), service: end.Sub(start)})
+			if err == nil {
+				res.port = p
+				if pi > 0 && !firstFail.IsZero() {
+					res.fallbacks = append(res.fallbacks, attempt{op: op, outcome: metrics.OK, port: p, mp: mp.Name,
+						latency: end.Sub(firstFail)})
+				}
+				return bodies, nil
+			}
+			lastErr = fmt.Errorf("port %d: %w", p, err)
+			if !portFailure(outcome) {
+				return nil, lastErr // the MP answered: another port would not help
+			}
+			if firstFail.IsZero() {
+				firstFail = start
+			}
+		}
+	}
+	return nil, lastErr
+}
+
+// attempt runs reqs on one connection to mp:port, reusing the client's idle keep-alive
+// connection when it goes there. A reused connection that turns out closed by the
+// server is replaced once, as browsers and net/http do.
+func (f *Fleet) attempt(ctx context.Context, c *client, res *cycleResult, mp MP, port int, host string, reqs []request) ([][]byte, error) {
+	var h *httpConn
+	if res.idle != nil && res.idle.mp == mp.Name && res.idle.port == port && res.idle.scheme == c.g.Scheme {
+		h, res.idle = res.idle, nil
+	}
+	for tries := 0; ; tries++ {
+		reused := h != nil
+		if h == nil {
+			var err error
+			if h, err = f.conn.open(ctx, c.addr, &mp, port, c.g.Scheme, c.g.ConnectTimeout.D()); err != nil {
+				return nil, err
+			}
+		}
+		bodies := make([][]byte, 0, len(reqs))
+		var err error
+		keep := true
+		for _, r := range reqs {
+			var b []byte
+			_, b, keep, err = f.conn.do(ctx, h, host, r, c.g.RequestTimeout.D())
+			if err != nil {
+				break
+			}
+			bodies = append(bodies, b)
+			if !keep && len(bodies) < len(reqs) {
+				h.close()
+				if h, err = f.conn.open(ctx, c.addr, &mp, port, c.g.Scheme, c.g.ConnectTimeout.D()); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err == nil || isStatus(err) {
+			if keep {
+				res.idle.close()
+				res.idle = h
+			} else {
+				h.close()
+			}
+			return bodies, err
+		}
+		h.close()
+		h = nil
+		if !reused || len(bodies) > 0 || tries > 0 || classify(err) != metrics.Reset || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+func isStatus(err error) bool {
+	var se statusError
+	return errors.As(err, &se)
+}

@@ -1,0 +1,286 @@
+// Package client simulates ConfigMgr clients: one state machine per client (location,
+// registration, policy, heartbeat, default→alternate port fallback, the notification
+// channel, sleep and wake) and the fleet that runs thousands of them in one process as
+// an open-model load generator.
+//
+// Scheduling (see worker.go): a few worker goroutines each own a slice of the clients
+// and a min-heap of their next due times. A due cycle runs in a short-lived goroutine;
+// its results come back to the owning worker, which alone touches the client state and
+// its metrics.Recorder, so nothing on the hot path is locked. An idle client costs a
+// struct and, with a notification session, one goroutine parked in a socket read.
+//
+//	orchestrator --stdin JSON lines--> RunAgent --> Fleet --ctrl--> worker 1..W
+//	                                      ^                          | heap of due times
+//	             <--stdout snapshots------+-- Collect each second    v
+//	                                                        cycle goroutines --> MP
+//
+// It is not the fake MP (agent/mp) and does not build namespaces (netsim): it runs in
+// whatever network namespace it is started in, and binds each client's own source
+// address, which the namespace must route locally (an AnyIP route).
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/portlab/portlab/wire"
+	"github.com/portlab/portlab/scenarios"
+)
+
+// Duration is a time.Duration that reads and writes JSON as Go duration text ("5s");
+// plain numbers are nanoseconds.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalText writes "5s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads "5s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// FleetConfig is the "config" command's Args: everything one fleet agent (one client
+// segment) needs.
+type FleetConfig struct {
+	// Segment name, for logs.
+	Segment string `json:"segment"`
+	// Client identity range; the fleet's n-th client (groups in order) binds
+	// Identities.Addr + 1 + n. Must hold every client (the network and broadcast
+	// addresses are never used).
+	Identities netip.Prefix `json:"identities"`
+	// Groups of clients, in order.
+	Groups []Group `json:"groups"`
+	// Management points the clients can reach, by name.
+	MPs []MP `json:"mps"`
+	// The site's ports as published when the run starts.
+	SitePorts SitePorts `json:"site_ports"`
+	// Site code (MPLIST filtering is by site code in real life; informational here).
+	SiteCode string `json:"site_code,omitempty"`
+	// Seed for every random choice (jitter, MP choice, GUIDs).
+	Seed int64 `json:"seed"`
+	// How long the load runs after the start; every loop ends then.
+	Duration Duration `json:"duration"`
+	// Clients start spread evenly over this window from the start.
+	Ramp Duration `json:"ramp,omitempty"`
+	// Absolute start time (shards on several hosts align on it); zero: when "start" arrives.
+	StartTime time.Time `json:"start_time,omitzero"`
+	// PEM of the CA that issued the MPs' certificates; empty: HTTPS clients do not verify
+	// (lab only).
+	CAPEM string `json:"ca_pem,omitempty"`
+	// A cycle that starts later than this after its planned time counts as late (default 10ms).
+	LateAfter Duration `json:"late_after,omitempty"`
+	// Worker goroutines (default 2 × GOMAXPROCS, at most the number of clients).
+	Workers int `json:"workers,omitempty"`
+	// NIC is the interface sleeping clients' network cards read for wake-up packets
+	// (AF_PACKET, promiscuous); empty: sleeping clients wake only by the "wake" command.
+	NIC string `json:"nic,omitempty"`
+	// Include every client's final state in the final report (default true when the
+	// fleet has at most 20000 clients).
+	ClientStates *bool `json:"client_states,omitempty"`
+}
+
+// MP is one management point as the clients reach it.
+type MP struct {
+	Name string     `json:"name"`
+	Addr netip.Addr `json:"addr"`
+	Site string     `json:"site,omitempty"`
+	FQDN string     `json:"fqdn,omitempty"` // TLS server name (default Name)
+}
+
+// RequestPort is a request port with an optional alternate (0: none).
+type RequestPort struct {
+	Default   int `json:"default"`
+	Alternate int `json:"alternate,omitempty"`
+}
+
+// SitePorts are the ports the site publishes.
+type SitePorts struct {
+	HTTP         RequestPort `json:"http"`
+	HTTPS        RequestPort `json:"https"`
+	Notification int         `json:"notification"`
+}
+
+// Group is a set of identical clients, as installed.
+type Group struct {
+	Name string `json:"name"`
+	// First is the global index of the group's first client (MACs and GUIDs derive from
+	// global indexes, so they are unique across fleets); the group has Count clients.
+	First int `json:"first"`
+	Count int `json:"count"`
+	// Pinned MP name; empty: each client picks one from the MPLIST at random (seeded).
+	MP string `json:"mp,omitempty"`
+	// http or https.
+	Scheme string `json:"scheme"`
+	// Installed request ports (CCMHTTPPORT / CCMHTTPSPORT).
+	HTTPPort  int `json:"http_port"`
+	HTTPSPort int `json:"https_port"`
+	// The client reads the site's publication (AD) and so knows its alternate port.
+	KnowsAlternate bool `json:"knows_alternate"`
+	// tcp, http, https or off.
+	Notification      string   `json:"notification"`
+	PolicyInterval    Duration `json:"policy_interval"`
+	HeartbeatInterval Duration `json:"heartbeat_interval"`
+	ConnectTimeout    Duration `json:"connect_timeout"`
+	// Time allowed for a response once connected (default 30s).
+	RequestTimeout Duration `json:"request_timeout,omitempty"`
+	Retries        int      `json:"retries"`
+	UnmanagedAfter int      `json:"unmanaged_after"`
+	Asleep         bool     `json:"asleep,omitempty"`
+	// How long an idle keep-alive request connection is kept (default a quarter of the
+	// policy interval, at most 5s: compressed from IIS's 120 s connection timeout).
+	KeepIdle Duration `json:"keep_idle,omitempty"`
+	// Planned cycles a busy client still runs, late, once its current cycle ends
+	// (default 1); older ones are skipped and counted.
+	Backlog int `json:"backlog,omitempty"`
+	// Jitter of each planned cycle, as a fraction of the interval (default 0.1).
+	Jitter float64 `json:"jitter,omitempty"`
+	// Notification keep-alive interval on the TCP session (default 60s, compressed from 15 min).
+	KeepAlive Duration `json:"keepalive,omitempty"`
+	// How long a long poll asks the MP to hold (default wire.DefaultLongPollWait).
+	LongPollWait Duration `json:"longpoll_wait,omitempty"`
+	// While long polling after a TCP failure, try TCP again this often (default 30s).
+	TCPRetry Duration `json:"tcp_retry,omitempty"`
+}
+
+// GroupFromScenario converts a scenario client group (defaults applied) to a Group with
+// global indexes [first, first+Count).
+func GroupFromScenario(g scenarios.ClientGroup, first int) Group {
+	out := Group{
+		Name: g.Group, First: first, Count: g.Count, MP: g.MP, Scheme: g.Scheme,
+		HTTPPort: g.HTTPPort, HTTPSPort: g.HTTPSPort, Notification: g.Notification,
+		PolicyInterval: Duration(g.PolicyInterval.D()), HeartbeatInterval: Duration(g.HeartbeatInterval.D()),
+		ConnectTimeout: Duration(g.ConnectTimeout.D()), UnmanagedAfter: g.UnmanagedAfter, Asleep: g.Asleep,
+		KeepAlive: Duration(g.NotificationKeepalive.D()), LongPollWait: Duration(g.LongPollWait.D()),
+		KnowsAlternate: g.KnowsAlternate == nil || *g.KnowsAlternate,
+	}
+	if g.Retries != nil {
+		out.Retries = *g.Retries
+	}
+	return out
+}
+
+// SitePortsFromScenario converts the scenario's site ports.
+func SitePortsFromScenario(p scenarios.SitePorts) SitePorts {
+	return SitePorts{
+		HTTP:         RequestPort{p.HTTP.Default, p.HTTP.Alternate},
+		HTTPS:        RequestPort{p.HTTPS.Default, p.HTTPS.Alternate},
+		Notification: p.Notification,
+	}
+}
+
+// ErrConfig: the fleet configuration is invalid.
+var ErrConfig = errors.New("invalid fleet config")
+
+// Normalize fills defaults and validates.
+func (c *FleetConfig) Normalize() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...) }
+	if c.Duration <= 0 {
+		return bad("duration must be positive")
+	}
+	if c.LateAfter == 0 {
+		c.LateAfter = Duration(10 * time.Millisecond)
+	}
+	if c.Ramp < 0 || c.Ramp > c.Duration {
+		return bad("ramp %s outside [0, duration]", c.Ramp.D())
+	}
+	if !c.Identities.IsValid() || !c.Identities.Addr().Is4() {
+		return bad("identities %v: need an IPv4 prefix", c.Identities)
+	}
+	if len(c.MPs) == 0 {
+		return bad("no management points")
+	}
+	mps := map[string]bool{}
+	for _, m := range c.MPs {
+		if m.Name == "" || !m.Addr.IsValid() {
+			return bad("management point %q: name and addr required", m.Name)
+		}
+		mps[m.Name] = true
+	}
+	if c.SitePorts.Notification == 0 {
+		c.SitePorts.Notification = scenarios.DefaultNotificationPort
+	}
+	total := 0
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.Count <= 0 || g.Name == "" {
+			return bad("group %d (%q): name and a positive count required", i, g.Name)
+		}
+		if g.MP != "" && !mps[g.MP] {
+			return bad("group %s: unknown management point %q", g.Name, g.MP)
+		}
+		if g.Scheme == "" {
+			g.Scheme = "http"
+		}
+		if g.Scheme != "http" && g.Scheme != "https" {
+			return bad("group %s: scheme %q", g.Name, g.Scheme)
+		}
+		setInt(&g.HTTPPort, c.SitePorts.HTTP.Default)
+		setInt(&g.HTTPSPort, c.SitePorts.HTTPS.Default)
+		if g.Notification == "" {
+			g.Notification = "tcp"
+		}
+		switch g.Notification {
+		case "tcp", "http", "https", "off":
+		default:
+			return bad("group %s: notification %q", g.Name, g.Notification)
+		}
+		setDur(&g.PolicyInterval, scenarios.DefaultPolicyInterval)
+		setDur(&g.HeartbeatInterval, scenarios.DefaultHeartbeatInterval)
+		setDur(&g.ConnectTimeout, scenarios.DefaultConnectTimeout)
+		setDur(&g.RequestTimeout, 30*time.Second)
+		setDur(&g.KeepAlive, 60*time.Second)
+		setDur(&g.LongPollWait, wire.DefaultLongPollWait)
+		setDur(&g.TCPRetry, 30*time.Second)
+		// A real client polls hourly and its connections do not outlive the exchange
+		// (IIS drops idle ones after 120 s). With compressed intervals a fixed idle time
+		// would keep one connection open across cycles, and a firewall change (stateful,
+		// like real ones) would never meet a new SYN: idle connections close well within
+		// a cycle.
+		setDur(&g.KeepIdle, min(5*time.Second, g.PolicyInterval.D()/4))
+		if g.UnmanagedAfter == 0 {
+			g.UnmanagedAfter = scenarios.DefaultUnmanagedAfter
+		}
+		if g.Backlog == 0 {
+			g.Backlog = 1
+		}
+		if g.Jitter == 0 {
+			g.Jitter = 0.1
+		}
+		if g.Jitter < 0 || g.Jitter >= 0.5 || g.Retries < 0 {
+			return bad("group %s: jitter must be in [0, 0.5) and retries >= 0", g.Name)
+		}
+		total += g.Count
+	}
+	if total == 0 {
+		return bad("no clients")
+	}
+	if room := 1<<(32-c.Identities.Bits()) - 2; total > room {
+		return bad("identities %v hold %d clients, the groups have %d", c.Identities, room, total)
+	}
+	if c.Workers <= 0 {
+		c.Workers = 0 // chosen by NewFleet from GOMAXPROCS
+	}
+	return nil
+}
+
+func setInt(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func setDur(p *Duration, def time.Duration) {
+	if *p == 0 {
+		*p = Duration(def)
+	}
+}

@@ -1,0 +1,355 @@
+package mp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/portlab/portlab/wire"
+	"github.com/portlab/portlab/scenarios"
+)
+
+// ErrConfig: the configuration is invalid (callers map it to "invalid input").
+var ErrConfig = errors.New("invalid MP configuration")
+
+// Duration is Go duration text in JSON ("30s", "2ms").
+type Duration = scenarios.Duration
+
+// Role names one listener of the MP.
+type Role string
+
+// Listener roles.
+const (
+	RoleHTTP         Role = "http"
+	RoleHTTPAlt      Role = "http_alt"
+	RoleHTTPS        Role = "https"
+	RoleHTTPSAlt     Role = "https_alt"
+	RoleNotification Role = "notification"
+)
+
+// Roles lists every role in a fixed order.
+func Roles() []Role {
+	return []Role{RoleHTTP, RoleHTTPAlt, RoleHTTPS, RoleHTTPSAlt, RoleNotification}
+}
+
+// Transport is the transport a role serves: "http", "https" or "tcp".
+func (r Role) Transport() string {
+	switch r {
+	case RoleHTTP, RoleHTTPAlt:
+		return "http"
+	case RoleHTTPS, RoleHTTPSAlt:
+		return "https"
+	}
+	return "tcp"
+}
+
+// Listen holds one "host:port" per role. Empty: the role is not served. Port 0: an
+// ephemeral port (tests); Addrs reports the port actually bound.
+type Listen struct {
+	HTTP         string `json:"http,omitempty"`
+	HTTPAlt      string `json:"http_alt,omitempty"`
+	HTTPS        string `json:"https,omitempty"`
+	HTTPSAlt     string `json:"https_alt,omitempty"`
+	Notification string `json:"notification,omitempty"`
+}
+
+// Get returns the address of role r.
+func (l Listen) Get(r Role) string {
+	switch r {
+	case RoleHTTP:
+		return l.HTTP
+	case RoleHTTPAlt:
+		return l.HTTPAlt
+	case RoleHTTPS:
+		return l.HTTPS
+	case RoleHTTPSAlt:
+		return l.HTTPSAlt
+	case RoleNotification:
+		return l.Notification
+	}
+	return ""
+}
+
+// Set sets the address of role r.
+func (l *Listen) Set(r Role, addr string) {
+	switch r {
+	case RoleHTTP:
+		l.HTTP = addr
+	case RoleHTTPAlt:
+		l.HTTPAlt = addr
+	case RoleHTTPS:
+		l.HTTPS = addr
+	case RoleHTTPSAlt:
+		l.HTTPSAlt = addr
+	case RoleNotification:
+		l.Notification = addr
+	}
+}
+
+// ListenPorts returns a Listen on host for the given ports; 0 leaves a role unserved.
+func ListenPorts(host string, http, httpAlt, https, httpsAlt, notification int) Listen {
+	a := func(p int) string {
+		if p == 0 {
+			return ""
+		}
+		return net.JoinHostPort(host, strconv.Itoa(p))
+	}
+	return Listen{HTTP: a(http), HTTPAlt: a(httpAlt), HTTPS: a(https), HTTPSAlt: a(httpsAlt), Notification: a(notification)}
+}
+
+// Peer is another MP of the same site, listed in MPLIST. Site ports are site-wide, so a
+// peer is listed with this MP's current ports.
+type Peer struct {
+	Name string `json:"name"`
+	FQDN string `json:"fqdn,omitempty"`
+	Addr string `json:"addr"` // IPv4 address
+}
+
+// TLSConfig selects the server certificate and resumption.
+type TLSConfig struct {
+	// Key type: ecdsa-p256, rsa-2048 (default) or rsa-3072.
+	Key string `json:"key,omitempty"`
+	// Session resumption (TLS session tickets); default true.
+	Resumption *bool `json:"resumption,omitempty"`
+	// The run's CA, PEM. Empty: the MP makes its own CA.
+	CACertPEM string `json:"ca_cert_pem,omitempty"`
+	CAKeyPEM  string `json:"ca_key_pem,omitempty"`
+	// Write the CA certificate (PEM) to this file at New; empty: do not write.
+	CAFile string `json:"ca_file,omitempty"`
+}
+
+// Key types.
+const (
+	KeyECDSAP256 = "ecdsa-p256"
+	KeyRSA2048   = "rsa-2048"
+	KeyRSA3072   = "rsa-3072"
+)
+
+// ServiceTime is how long the MP works on a request before answering.
+type ServiceTime struct {
+	// fixed (default), uniform or exponential.
+	Dist string `json:"dist,omitempty"`
+	// fixed: the time; exponential: the mean.
+	Mean Duration `json:"mean,omitempty"`
+	// uniform: bounds.
+	Min Duration `json:"min,omitempty"`
+	Max Duration `json:"max,omitempty"`
+}
+
+// Limits bound what one client can make the MP hold. Zero fields take the defaults
+// shown.
+type Limits struct {
+	ReadHeaderTimeout Duration `json:"read_header_timeout,omitempty"` // 10s
+	ReadTimeout       Duration `json:"read_timeout,omitempty"`        // 30s, whole request
+	WriteTimeout      Duration `json:"write_timeout,omitempty"`       // 30s, handler + response (long polls get their wait on top)
+	IdleTimeout       Duration `json:"idle_timeout,omitempty"`        // 120s keep-alive idle (IIS's default)
+	MaxHeaderBytes    int      `json:"max_header_bytes,omitempty"`    // 16 KiB
+	MaxBodyBytes      int64    `json:"max_body_bytes,omitempty"`      // 1 MiB; larger bodies get 413
+	MaxPayloadBytes   int64    `json:"max_payload_bytes,omitempty"`   // 4 MiB decompressed CCM payload; larger gets 400
+	LongPollMaxWait   Duration `json:"long_poll_max_wait,omitempty"`  // wire.DefaultLongPollWait; caps ?wait=
+	LongPollExpiry    Duration `json:"long_poll_expiry,omitempty"`    // 5m: a long-poll client not seen this long is forgotten
+	LongPollQueue     int      `json:"long_poll_queue,omitempty"`     // 16 pushes queued per long-poll client (oldest dropped)
+	LoginTimeout      Duration `json:"login_timeout,omitempty"`       // 10s from TCP connect to Login frame
+	SessionIdle       Duration `json:"session_idle,omitempty"`        // 30m without a frame closes a TCP session
+	FrameWriteTimeout Duration `json:"frame_write_timeout,omitempty"` // 5s per frame written to a session
+	ShutdownGrace     Duration `json:"shutdown_grace,omitempty"`      // 2s for in-flight requests on a removed port
+}
+
+// Config is one MP.
+type Config struct {
+	// Host name of the MP, in MPLIST and the certificate.
+	Name string `json:"name"`
+	// FQDN (default Name).
+	FQDN string `json:"fqdn,omitempty"`
+	// Site code, such as PS1.
+	SiteCode string `json:"site_code"`
+	// IPv4 address advertised in MPLIST (default: the host of the first listener).
+	Addr string `json:"addr,omitempty"`
+	// Listener addresses.
+	Listen Listen `json:"listen"`
+	// Other MPs of the site, listed in MPLIST after this one.
+	Peers []Peer `json:"peers,omitempty"`
+	// Server certificate and resumption.
+	TLS TLSConfig `json:"tls"`
+	// Service time per request (default 1ms fixed; a zero fixed time answers at once).
+	ServiceTime ServiceTime `json:"service_time"`
+	// Fraction (0..1) of requests answered 500 or 503 (half each).
+	ErrorRate float64 `json:"error_rate,omitempty"`
+	// Policy body size (GET .sms_pol), bytes; default 4096.
+	PolicyBytes int `json:"policy_bytes,omitempty"`
+	// Payload size of a CCM_POST reply to a policy assignment request, bytes; default 1024.
+	ReplyBytes int `json:"reply_bytes,omitempty"`
+	// Concurrent connections across all ports (HTTP, HTTPS, notification); 0: no limit.
+	// Connections over the limit are accepted and reset at once (counted as rejected).
+	MaxConnections int `json:"max_connections,omitempty"`
+	// Seed of the service-time and error draws.
+	Seed int64 `json:"seed,omitempty"`
+	// Timeouts and size limits.
+	Limits Limits `json:"limits"`
+}
+
+// Normalize fills defaults in place.
+func (c *Config) Normalize() {
+	if c.FQDN == "" {
+		c.FQDN = c.Name
+	}
+	if c.TLS.Key == "" {
+		c.TLS.Key = KeyRSA2048
+	}
+	if c.TLS.Resumption == nil {
+		t := true
+		c.TLS.Resumption = &t
+	}
+	if c.ServiceTime.Dist == "" {
+		c.ServiceTime.Dist = "fixed"
+		if c.ServiceTime.Mean == 0 && c.ServiceTime.Min == 0 && c.ServiceTime.Max == 0 {
+			c.ServiceTime.Mean = Duration(time.Millisecond)
+		}
+	}
+	if c.PolicyBytes == 0 {
+		c.PolicyBytes = 4096
+	}
+	if c.ReplyBytes == 0 {
+		c.ReplyBytes = 1024
+	}
+	if c.Addr == "" {
+		for _, r := range Roles() {
+			if a := c.Listen.Get(r); a != "" {
+				if h, _, err := net.SplitHostPort(a); err == nil {
+					c.Addr = h
+				}
+				break
+			}
+		}
+	}
+	l := &c.Limits
+	dur := func(d *Duration, def time.Duration) {
+		if *d == 0 {
+			*d = Duration(def)
+		}
+	}
+	dur(&l.ReadHeaderTimeout, 10*time.Second)
+	dur(&l.ReadTimeout, 30*time.Second)
+	dur(&l.WriteTimeout, 30*time.Second)
+	dur(&l.IdleTimeout, 120*time.Second)
+	dur(&l.LongPollMaxWait, wire.DefaultLongPollWait)
+	dur(&l.LongPollExpiry, 5*time.Minute)
+	dur(&l.LoginTimeout, 10*time.Second)
+	dur(&l.SessionIdle, 30*time.Minute)
+	dur(&l.FrameWriteTimeout, 5*time.Second)
+	dur(&l.ShutdownGrace, 2*time.Second)
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = 16 << 10
+	}
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = 1 << 20
+	}
+	if l.MaxPayloadBytes == 0 {
+		l.MaxPayloadBytes = 4 << 20
+	}
+	if l.LongPollQueue == 0 {
+		l.LongPollQueue = 16
+	}
+}
+
+// Validate checks a normalized Config; errors wrap ErrConfig.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Name == "" {
+		bad("name is empty")
+	}
+	switch c.TLS.Key {
+	case KeyECDSAP256, KeyRSA2048, KeyRSA3072:
+	default:
+		bad("tls.key %q: want %s, %s or %s", c.TLS.Key, KeyECDSAP256, KeyRSA2048, KeyRSA3072)
+	}
+	if (c.TLS.CACertPEM == "") != (c.TLS.CAKeyPEM == "") {
+		bad("tls: ca_cert_pem and ca_key_pem go together")
+	}
+	if err := c.Listen.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Addr != "" {
+		if _, err := netip.ParseAddr(c.Addr); err != nil {
+			bad("addr %q: not an IP address", c.Addr)
+		}
+	}
+	for i, p := range c.Peers {
+		if p.Name == "" {
+			bad("peers[%d]: name is empty", i)
+		}
+		if _, err := netip.ParseAddr(p.Addr); err != nil {
+			bad("peers[%d] %s: addr %q is not an IP address", i, p.Name, p.Addr)
+		}
+	}
+	if _, err := newServiceTimer(c.ServiceTime, 0); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ErrorRate < 0 || c.ErrorRate > 1 {
+		bad("error_rate %v: want 0..1", c.ErrorRate)
+	}
+	if c.PolicyBytes < 0 || c.ReplyBytes < 0 || c.MaxConnections < 0 {
+		bad("policy_bytes, reply_bytes and max_connections must not be negative")
+	}
+	if c.Limits.MaxHeaderBytes < 0 || c.Limits.MaxBodyBytes < 0 || c.Limits.MaxPayloadBytes < 0 || c.Limits.LongPollQueue < 0 {
+		bad("limits must not be negative")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: mp %q: %w", ErrConfig, c.Name, errors.Join(errs...))
+}
+
+func (l Listen) validate() error {
+	var errs []error
+	seen := map[string]Role{}
+	for _, r := range Roles() {
+		a := l.Get(r)
+		if a == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listen.%s %q: %v", r, a, err))
+			continue
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("listen.%s %q: bad port", r, a))
+			continue
+		}
+		if host != "" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				errs = append(errs, fmt.Errorf("listen.%s %q: host is not an IP address", r, a))
+			}
+		}
+		if port != "0" {
+			if o, dup := seen[a]; dup {
+				errs = append(errs, fmt.Errorf("listen.%s %q: same address as %s", r, a, o))
+			}
+			seen[a] = r
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FromScenario builds the Config of one scenario MP listening on addr with the site's
+// ports (scenario defaults already applied).
+func FromScenario(m scenarios.ManagementPoint, siteCode string, p scenarios.SitePorts, addr string) Config {
+	return Config{
+		Name:     m.Name,
+		SiteCode: siteCode,
+		Addr:     addr,
+		Listen:   ListenPorts(addr, p.HTTP.Default, p.HTTP.Alternate, p.HTTPS.Default, p.HTTPS.Alternate, p.Notification),
+		TLS:      TLSConfig{Key: m.TLS.Key, Resumption: m.TLS.Resumption},
+		ServiceTime: ServiceTime{
+			Dist: m.ServiceTime.Dist, Mean: m.ServiceTime.Mean, Min: m.ServiceTime.Min, Max: m.ServiceTime.Max,
+		},
+		ErrorRate:      m.ErrorRate,
+		PolicyBytes:    m.PolicyBytes,
+		MaxConnections: m.MaxConnections,
+	}
+}
