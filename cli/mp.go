@@ -12,9 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/agent/mp"
 	"github.com/portlab/portlab/scenarios"
+	"github.com/portlab/portlab/wire"
 	"github.com/spf13/cobra"
 )
 

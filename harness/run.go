@@ -20,9 +20,9 @@ import (
 
 	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/agent/fleet"
-	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/agent/mp"
 	"github.com/portlab/portlab/agent/site"
+	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"

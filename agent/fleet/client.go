@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/metrics"
+	"github.com/portlab/portlab/wire"
 )
 
 // State is a client's management state.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/metrics"
+	"github.com/portlab/portlab/wire"
 )
 
 // loopback identities: 127.0.0.0/8 is all local, so clients bind 127.1.x.y without root.

@@ -25,8 +25,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/scenarios"
+	"github.com/portlab/portlab/wire"
 )
 
 // Duration is a time.Duration that reads and writes JSON as Go duration text ("5s");

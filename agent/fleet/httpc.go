@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/metrics"
+	"github.com/portlab/portlab/wire"
 )
 
 // Why not net/http's client: a Transport pools connections by host, not by source

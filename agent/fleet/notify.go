@@ -15,8 +15,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/metrics"
+	"github.com/portlab/portlab/wire"
 )
 
 // notifyParams is what a client's notification goroutine needs, copied from the client

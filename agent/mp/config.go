@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portlab/portlab/wire"
 	"github.com/portlab/portlab/scenarios"
+	"github.com/portlab/portlab/wire"
 )
 
 // ErrConfig: the configuration is invalid (callers map it to "invalid input").

@@ -15,7 +15,9 @@ import (
 	"github.com/portlab/portlab/wire"
 )
 
-func mplistURL(s *Server, r Role) string { return baseURL(s, r) + wire.PathAut + "?" + wire.QueryMPList }
+func mplistURL(s *Server, r Role) string {
+	return baseURL(s, r) + wire.PathAut + "?" + wire.QueryMPList
+}
 
 func refused(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
