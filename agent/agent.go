@@ -1,14 +1,26 @@
-// Package agent is the line protocol between the orchestrator (`portlab run`) and
-// its agents (`portlab agent mp|fleet|site`), which run as separate processes inside
-// network namespaces.
+// Package agent is the line protocol between the orchestrator (`portlab run`) and its
+// agents (`portlab agent mp|fleet|site`), which run as separate processes inside
+// network namespaces, and Serve, the one loop every agent runs.
 //
 // The orchestrator writes one JSON Command per line to the agent's stdin; the agent
 // writes one JSON Message per line to its stdout. Stderr is free-form log text. The first
 // command is always "config" (the agent's configuration as Args); the agent answers
-// "ready" when it is serving, or "error" and exits. An agent exits when its stdin closes,
+// "ready" when it is serving, or "error" and exits. Every later command is answered by
+// "ack" or "error" with the command's ID. Every second the agent sends a "snapshot";
+// when it ends, a last "snapshot" and then "final". An agent exits when its stdin closes,
 // so an orchestrator that dies takes its agents with it.
 //
-// Payload types belong to each agent's package; this package only frames them.
+//	orchestrator                       agent (Serve)
+//	  config {…} ─────────────────────►  Configure
+//	            ◄───────────────────── ready {…}
+//	  push {…}   ─────────────────────►  Handle
+//	            ◄───────────────────── ack {…} / error
+//	            ◄───────────────────── snapshot {…}   every second
+//	  (stdin closed, "stop", or done) ─►  Stop, Snapshot, Final
+//	            ◄───────────────────── snapshot, final
+//
+// Payload types belong to each agent's package; this package frames them and runs the
+// loop. It is not an RPC framework: one orchestrator, one agent, one pipe each way.
 package agent
 
 import (

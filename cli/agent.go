@@ -1,19 +1,44 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/portlab/portlab/agent"
+	"github.com/portlab/portlab/agent/fleet"
+	"github.com/portlab/portlab/agent/mp"
+	"github.com/portlab/portlab/agent/site"
+	"github.com/spf13/cobra"
+)
 
 // newAgentCmd is the hidden parent of the agent modes: the same binary re-executed inside
-// a network namespace by the orchestrator, speaking agent on stdin/stdout.
+// a network namespace by the orchestrator, speaking the agent protocol on stdin/stdout.
+// Every mode runs agent.Serve; an invalid configuration exits 2, anything else 5.
 func newAgentCmd(io streams) *cobra.Command {
 	c := &cobra.Command{
 		Use:    "agent",
 		Short:  "Internal: run as an agent inside a namespace (started by portlab run)",
 		Hidden: true,
 	}
+	mode := func(use, short string, make func() agent.Agent) *cobra.Command {
+		return &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				log := slog.New(slog.NewTextHandler(io.err, nil)).With("agent", use)
+				err := agent.Serve(cmd.Context(), io.in, io.out, log, make())
+				if errors.Is(err, agent.ErrConfig) {
+					return WithCode(ExitInvalid, err)
+				}
+				return err
+			},
+		}
+	}
 	c.AddCommand(
-		newAgentMPCmd(io),
-		newAgentFleetCmd(io),
-		newAgentSiteCmd(io),
+		mode("mp", "Internal: one fake management point, commanded on stdin (JSON lines)", func() agent.Agent { return &mp.Agent{} }),
+		mode("fleet", "Internal: a fleet of simulated ConfigMgr clients (started by portlab run)", func() agent.Agent { return &fleet.Agent{} }),
+		mode("site", "Internal: the site server (sends wake-up packets), driven by portlab run over stdin", func() agent.Agent { return &site.Agent{} }),
 	// agent modes: one line each, above this comment
 	)
 	return c

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/plan"
 	"github.com/spf13/cobra"
 )
 
@@ -44,7 +45,16 @@ builds its network once and tears it down. Exit 3 when something a run needs fai
 				if err != nil {
 					return err
 				}
-				checks = netsim.DoctorScenario(cmd.Context(), s)
+				p, err := plan.Lower(s)
+				if err != nil {
+					return WithCode(ExitInvalid, err)
+				}
+				// A fleet holds one socket per client at most, plus its own working set.
+				largest := 0
+				for _, f := range p.Fleets {
+					largest = max(largest, f.Clients)
+				}
+				checks = netsim.DoctorSpec(cmd.Context(), s.Name, p.Net, uint64(largest)+1024)
 			} else {
 				checks = netsim.Doctor(cmd.Context())
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/agent/mp"
 	"github.com/portlab/portlab/scenarios"
 	"github.com/portlab/portlab/wire"
@@ -50,11 +52,8 @@ Port 0 picks a free port.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.TLS.Key = key
-			if noResumption {
-				f := false
-				cfg.TLS.Resumption = &f
-			}
-			cfg.ServiceTime = mp.ServiceTime{Dist: "fixed", Mean: scenarios.Duration(serviceTime)}
+			cfg.TLS.Resumption = !noResumption
+			cfg.ServiceTime = mp.ServiceTime{Dist: string(scenarios.DistFixed), Mean: agent.Duration(serviceTime)}
 			if cfg.Listen == (mp.Listen{}) {
 				return WithCode(ExitInvalid, errors.New("nothing to serve: give at least one of --http, --https, --http-alt, --https-alt, --notification"))
 			}
@@ -96,19 +95,19 @@ Port 0 picks a free port.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&cfg.Listen.HTTP, "http", "", "HTTP request port address, host:port")
-	f.StringVar(&cfg.Listen.HTTPAlt, "http-alt", "", "HTTP alternate request port address")
-	f.StringVar(&cfg.Listen.HTTPS, "https", "", "HTTPS request port address")
-	f.StringVar(&cfg.Listen.HTTPSAlt, "https-alt", "", "HTTPS alternate request port address")
-	f.StringVar(&cfg.Listen.Notification, "notification", "", "client notification (TCP) port address, such as 127.0.0.1:10123")
+	f.Var((*addrPortFlag)(&cfg.Listen.HTTP), "http", "HTTP request port address, host:port")
+	f.Var((*addrPortFlag)(&cfg.Listen.HTTPAlt), "http-alt", "HTTP alternate request port address")
+	f.Var((*addrPortFlag)(&cfg.Listen.HTTPS), "https", "HTTPS request port address")
+	f.Var((*addrPortFlag)(&cfg.Listen.HTTPSAlt), "https-alt", "HTTPS alternate request port address")
+	f.Var((*addrPortFlag)(&cfg.Listen.Notification), "notification", "client notification (TCP) port address, such as 127.0.0.1:10123")
 	f.StringVar(&cfg.Name, "name", "mp1", "MP host name (MPLIST, certificate)")
 	f.StringVar(&cfg.SiteCode, "site", "PS1", "site code")
-	f.StringVar(&key, "key", mp.KeyRSA2048, "server key: ecdsa-p256, rsa-2048 or rsa-3072")
+	f.StringVar(&key, "key", string(scenarios.DefaultTLSKey), "server key: ecdsa-p256, rsa-2048 or rsa-3072")
 	f.BoolVar(&noResumption, "no-resumption", false, "disable TLS session resumption")
 	f.StringVar(&cfg.TLS.CAFile, "ca-file", "", "write the CA certificate here (default: a temporary file removed on exit)")
-	f.DurationVar(&serviceTime, "service-time", time.Millisecond, "fixed service time per request")
+	f.DurationVar(&serviceTime, "service-time", scenarios.DefaultServiceTime, "fixed service time per request")
 	f.Float64Var(&cfg.ErrorRate, "error-rate", 0, "fraction of requests answered 500/503")
-	f.IntVar(&cfg.PolicyBytes, "policy-bytes", 4096, "policy body size")
+	f.IntVar(&cfg.PolicyBytes, "policy-bytes", scenarios.DefaultPolicyBytes, "policy body size")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "concurrent connection limit (0: none)")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of service-time and error draws")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
@@ -124,7 +123,7 @@ func printMPAddrs(io streams, s *mp.Server) {
 	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
 	for _, r := range mp.Roles() {
 		addr := a.Get(r)
-		if addr == "" {
+		if !addr.IsValid() {
 			continue
 		}
 		switch r.Transport() {
@@ -136,7 +135,7 @@ func printMPAddrs(io streams, s *mp.Server) {
 	}
 	fmt.Fprintf(tw, "ca\t%s\n", cfg.TLS.CAFile)
 	tw.Flush()
-	if h := a.HTTPS; h != "" {
+	if h := a.HTTPS; h.IsValid() {
 		fmt.Fprintf(io.out, "try: curl --cacert %s 'https://%s%s?%s'\n", cfg.TLS.CAFile, h, wire.PathAut, wire.QueryMPList)
 	}
 }
@@ -158,3 +157,24 @@ func printMPSummary(io streams, snap mp.Snapshot) {
 		total, strings.Join(byStatus, " "), snap.TLS.Full, snap.TLS.Resumed, snap.Notify.Pushes,
 		p.CPUUserSeconds, p.CPUSystemSeconds, float64(p.RSSBytes)/(1<<20))
 }
+
+// addrPortFlag is a host:port flag (an IP address and a port; port 0 picks a free one).
+type addrPortFlag netip.AddrPort
+
+func (a *addrPortFlag) String() string {
+	if !netip.AddrPort(*a).IsValid() {
+		return ""
+	}
+	return netip.AddrPort(*a).String()
+}
+
+func (a *addrPortFlag) Set(v string) error {
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil {
+		return fmt.Errorf("want IP:port, such as 127.0.0.1:8080: %w", err)
+	}
+	*a = addrPortFlag(ap)
+	return nil
+}
+
+func (a *addrPortFlag) Type() string { return "addr:port" }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +43,7 @@ func TestReportFormats(t *testing.T) {
 	for format, want := range map[string]string{
 		"md":    "# portlab: port-change — PASSED",
 		"junit": `<testsuites name="portlab" tests="1"`,
-		"json":  `"schema_version": 1`,
+		"json":  fmt.Sprintf(`"schema_version": %d`, reports.SchemaVersion),
 		"html":  "<svg",
 	} {
 		r := run(t, "", "report", res, "--format", format)

@@ -4,25 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/portlab/portlab/harness"
 	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/plan"
 	"github.com/portlab/portlab/reports"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
+// runFlags are `portlab run`'s flags.
+type runFlags struct {
+	out, capture, logFormat string
+	clients                 int
+	clientsSet              bool
+	keep, quiet, debug      bool
+	// fault is handed to the network build (tests inject a failing step).
+	fault func(step string) error
+}
+
 func newRunCmd(io streams) *cobra.Command {
-	var (
-		out, capture, logFormat string
-		clients                 int
-		keep, quiet             bool
-	)
+	var fl runFlags
 	c := &cobra.Command{
 		Use:   "run SCENARIO",
 		Short: "Run a scenario: build the network, replay the timeline, measure, judge the gates",
@@ -36,119 +45,150 @@ SCENARIO is a file or a built-in name (portlab list). Exit 0 when every gate pas
 
 Ctrl-C once stops the load, collects what there is and writes results marked
 interrupted; a second Ctrl-C exits at once. Either way no namespace, link or process
-is left behind (the namespaces are held by this process only).`,
+is left behind (the namespaces are held by this process only).
+
+--debug writes debug.log to the results directory: every step of the network build and
+every agent's log (stderr), each line prefixed with the agent.`,
 		Example: `  portlab run port-change
   portlab run my-change.yaml --out results/my-change
-  portlab run notification-cost --clients 5000 --quiet
+  portlab run notification-cost --clients 1000 --quiet
+  portlab run fallback-alternate --debug      # results/.../debug.log: netsim steps, agent logs
   portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return builtinNames(), cobra.ShellCompDirectiveDefault
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(io, args[0])
-			if err != nil {
-				return err
-			}
-			if cmd.Flags().Changed("clients") {
-				if clients < 1 {
-					return WithCode(ExitInvalid, fmt.Errorf("--clients %d: give a positive number of clients", clients))
-				}
-				if err := harness.Rescale(s, clients); err != nil {
-					return WithCode(ExitInvalid, err)
-				}
-			}
-			switch logFormat {
-			case "text", "json":
-			default:
-				return WithCode(ExitInvalid, fmt.Errorf("--log-format %q: want text or json", logFormat))
-			}
-			// Not root: re-run inside portlab's own user namespace.
-			reexeced, code, err := netsim.ReexecRootless(cmd.Context())
-			switch {
-			case errors.Is(err, netsim.ErrNoUserNS):
-				return WithCode(ExitIncapable, fmt.Errorf("%w: %v; run as root or enable user namespaces (portlab doctor)", ErrIncapable, err))
-			case err != nil:
-				return WithCode(ExitIncapable, err)
-			case reexeced:
-				if code == 0 {
-					return nil
-				}
-				return &ExitError{Code: code, Quiet: true}
-			}
-			if keep && netsim.Rootless() {
-				return WithCode(ExitInvalid, errors.New("--keep needs root: pinning namespaces mounts in the host's mount namespace"))
-			}
-			if out == "" {
-				out = harness.DefaultOutDir(s, time.Now())
-			}
-			mode := harness.ConsoleAuto
-			switch {
-			case logFormat == "json":
-				mode = harness.ConsoleJSON
-			case quiet:
-				mode = harness.ConsoleQuiet
-			}
-			isTTY := false
-			if f, ok := io.err.(*os.File); ok {
-				isTTY = term.IsTerminal(int(f.Fd()))
-			}
-			con := harness.NewConsole(io.err, mode, isTTY)
-
-			// Two-stage Ctrl-C: the first stops the load and keeps the results, the second
-			// leaves at once (the kernel removes the anonymous namespaces with us).
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			sigs := make(chan os.Signal, 2)
-			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-			defer signal.Stop(sigs)
-			go func() {
-				n := 0
-				for range sigs {
-					n++
-					if n == 1 {
-						cancel()
-						continue
-					}
-					fmt.Fprintln(io.err, "portlab: second interrupt: exiting now")
-					os.Exit(ExitInterrupted)
-				}
-			}()
-
-			res, runErr := harness.Run(ctx, s, harness.Options{
-				Keep: keep, CaptureDir: capture, Console: con, Tool: "portlab " + Version,
-			})
-			if res == nil {
-				if errors.Is(runErr, context.Canceled) {
-					return WithCode(ExitInterrupted, errors.New("interrupted before the load started"))
-				}
-				return WithCode(ExitRunFailed, runErr)
-			}
-			_, werr := reports.Write(out, res, reports.ExtraFiles(res))
-			con.Write(consoleSummary(res, out))
-			if werr != nil {
-				return WithCode(ExitRunFailed, fmt.Errorf("writing results: %w", werr))
-			}
-			switch res.Status {
-			case reports.StatusPassed:
-				return nil
-			case reports.StatusFailed:
-				return &ExitError{Code: ExitGateFailed, Err: fmt.Errorf("%d of %d gates failed", len(res.Failed()), len(res.Gates)), Quiet: true}
-			case reports.StatusInterrupted:
-				return &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted"), Quiet: true}
-			default:
-				return WithCode(ExitRunFailed, runErr)
-			}
+			fl.clientsSet = cmd.Flags().Changed("clients")
+			return runScenario(cmd.Context(), io, args[0], fl)
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&out, "out", "o", "", "results directory (default ./portlab-results/<scenario>-<timestamp>)")
-	f.IntVar(&clients, "clients", 0, "total simulated clients, spread over the groups in proportion (default: as the scenario says)")
-	f.BoolVar(&keep, "keep", false, "pin the namespaces under /run/netns for inspection (remove with portlab clean)")
-	f.StringVar(&capture, "capture", "", "write one pcapng file per link into this directory")
-	f.BoolVarP(&quiet, "quiet", "q", false, "no progress, only warnings and the verdict")
-	f.StringVar(&logFormat, "log-format", "text", "progress as text or json (JSON lines, for CI)")
+	f.StringVarP(&fl.out, "out", "o", "", "results directory (default ./portlab-results/<scenario>-<timestamp>)")
+	f.IntVar(&fl.clients, "clients", 0, "total simulated clients, spread over the groups in proportion (default: as the scenario says)")
+	f.BoolVar(&fl.keep, "keep", false, "pin the namespaces under /run/netns for inspection (remove with portlab clean)")
+	f.StringVar(&fl.capture, "capture", "", "write one pcapng file per link into this directory")
+	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress, only warnings and the verdict")
+	f.StringVar(&fl.logFormat, "log-format", "text", "progress as text or json (JSON lines, for CI)")
+	f.BoolVar(&fl.debug, "debug", false, "write debug.log (network steps, agent logs) into the results directory")
 	return c
+}
+
+// runScenario is `portlab run`: load, lower, run, write the results, map the outcome
+// to the exit code.
+func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error {
+	s, err := loadScenario(io, ref)
+	if err != nil {
+		return err
+	}
+	if fl.clientsSet {
+		if fl.clients < 1 {
+			return WithCode(ExitInvalid, fmt.Errorf("--clients %d: give a positive number of clients", fl.clients))
+		}
+		if err := plan.Rescale(s, fl.clients); err != nil {
+			return WithCode(ExitInvalid, err)
+		}
+	}
+	switch fl.logFormat {
+	case "text", "json":
+	default:
+		return WithCode(ExitInvalid, fmt.Errorf("--log-format %q: want text or json", fl.logFormat))
+	}
+	p, err := plan.Lower(s)
+	if err != nil {
+		return WithCode(ExitInvalid, err)
+	}
+	// Not root: re-run inside portlab's own user namespace.
+	reexeced, code, err := netsim.ReexecRootless(ctx)
+	switch {
+	case errors.Is(err, netsim.ErrNoUserNS):
+		return WithCode(ExitIncapable, fmt.Errorf("%w: %w; run as root or enable user namespaces (portlab doctor)", ErrIncapable, err))
+	case err != nil:
+		return WithCode(ExitIncapable, err)
+	case reexeced:
+		if code == 0 {
+			return nil
+		}
+		return &ExitError{Code: code, Quiet: true}
+	}
+	if fl.keep && netsim.Rootless() {
+		return WithCode(ExitInvalid, errors.New("--keep needs root: pinning namespaces mounts in the host's mount namespace"))
+	}
+	out := fl.out
+	if out == "" {
+		out = harness.DefaultOutDir(s.Name, time.Now())
+	}
+	mode := harness.ConsoleAuto
+	switch {
+	case fl.logFormat == "json":
+		mode = harness.ConsoleJSON
+	case fl.quiet:
+		mode = harness.ConsoleQuiet
+	}
+	isTTY := false
+	if f, ok := io.err.(*os.File); ok {
+		isTTY = term.IsTerminal(int(f.Fd()))
+	}
+	con := harness.NewConsole(io.err, mode, isTTY)
+	opt := harness.Options{Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
+	if fl.debug {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return WithCode(ExitInvalid, fmt.Errorf("--out %s: %w", out, err))
+		}
+		lf, err := os.Create(filepath.Join(out, "debug.log"))
+		if err != nil {
+			return WithCode(ExitInvalid, fmt.Errorf("--debug: %w", err))
+		}
+		defer lf.Close()
+		opt.Log = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opt.AgentLog = lf
+	}
+
+	// Two-stage Ctrl-C: the first stops the load and keeps the results, the second
+	// leaves at once (the kernel removes the anonymous namespaces with us).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				cancel()
+				continue
+			}
+			fmt.Fprintln(io.err, "portlab: second interrupt: exiting now")
+			os.Exit(ExitInterrupted)
+		}
+	}()
+
+	res, runErr := harness.Run(ctx, p, opt)
+	if res == nil {
+		switch {
+		case errors.Is(runErr, context.Canceled):
+			return WithCode(ExitInterrupted, errors.New("interrupted before the load started"))
+		case errors.Is(runErr, netsim.ErrIncapable):
+			return WithCode(ExitIncapable, fmt.Errorf("%w: %w\nportlab doctor --scenario %s says what this machine lacks", ErrIncapable, runErr, ref))
+		}
+		return WithCode(ExitRunFailed, runErr)
+	}
+	_, werr := reports.Write(out, res, reports.ExtraFiles(res))
+	con.Write(consoleSummary(res, out))
+	if werr != nil {
+		return WithCode(ExitRunFailed, fmt.Errorf("writing results: %w", werr))
+	}
+	switch res.Status {
+	case reports.StatusPassed:
+		return nil
+	case reports.StatusFailed:
+		return &ExitError{Code: ExitGateFailed, Err: fmt.Errorf("%w: %d of %d gates failed", ErrGateFailed, len(res.Failed()), len(res.Gates)), Quiet: true}
+	case reports.StatusInterrupted:
+		return &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted"), Quiet: true}
+	default:
+		return WithCode(ExitRunFailed, runErr)
+	}
 }
 
 // consoleSummary is the short table printed at the end of a run.

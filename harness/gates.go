@@ -30,12 +30,12 @@ func gateName(g scenarios.Gate) string {
 		}
 	}
 	add("group", g.Group)
-	add("operation", g.Operation)
+	add("operation", string(g.Operation))
 	if g.Port != 0 {
 		add("port", fmt.Sprint(g.Port))
 	}
-	add("transport", g.Transport)
-	add("outcome", g.Outcome)
+	add("transport", string(g.Transport))
+	add("outcome", string(g.Outcome))
 	add("mp", g.MP)
 	add("router", g.Router)
 	add("rule", g.Rule)
@@ -47,7 +47,7 @@ func gateName(g scenarios.Gate) string {
 
 func evaluateGate(g scenarios.Gate, res *reports.Result, rec *metrics.Recorder) reports.GateVerdict {
 	spec, _ := scenarios.LookupMetric(g.Metric)
-	v := reports.GateVerdict{Name: gateName(g), Metric: g.Metric, Op: g.Op, Value: g.Value.Raw, Threshold: g.Value.Num, Unit: string(spec.Unit)}
+	v := reports.GateVerdict{Name: gateName(g), Metric: g.Metric, Op: string(g.Op), Value: g.Value.Raw, Threshold: g.Value.Num, Unit: string(spec.Unit)}
 	measured, ok, why := measure(g, spec, res, rec)
 	v.Measured = measured
 	if !ok {
@@ -65,27 +65,27 @@ func evaluateGate(g scenarios.Gate, res *reports.Result, rec *metrics.Recorder) 
 }
 
 // compare applies op with a relative tolerance for ==/!= on floats.
-func compare(a float64, op string, b float64) bool {
+func compare(a float64, op scenarios.Comparison, b float64) bool {
 	eq := math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
 	switch op {
-	case "<":
+	case scenarios.Less:
 		return a < b && !eq
-	case "<=":
+	case scenarios.LessEqual:
 		return a < b || eq
-	case ">":
+	case scenarios.Greater:
 		return a > b && !eq
-	case ">=":
+	case scenarios.GreaterEqual:
 		return a > b || eq
-	case "==":
+	case scenarios.Equal:
 		return eq
-	case "!=":
+	case scenarios.NotEqual:
 		return !eq
 	}
 	return false
 }
 
 func histFilter(g scenarios.Gate, metric string) metrics.Key {
-	k := metrics.Key{Metric: metric, Op: g.Operation, Transport: g.Transport, Port: g.Port, Outcome: g.Outcome, Group: g.Group, MP: g.MP}
+	k := metrics.Key{Metric: metric, Op: string(g.Operation), Transport: string(g.Transport), Port: g.Port, Outcome: string(g.Outcome), Group: g.Group, MP: g.MP}
 	switch metric {
 	case metrics.PushLatency:
 		k.Op = metrics.OpPushAck
@@ -157,7 +157,7 @@ func measure(g scenarios.Gate, spec scenarios.MetricSpec, res *reports.Result, r
 	case "push_delivered_fraction":
 		var t, d int
 		for _, p := range res.Push {
-			if (g.Group == "" || p.Group == g.Group) && (g.Transport == "" || p.Transport == g.Transport) {
+			if (g.Group == "" || p.Group == g.Group) && (g.Transport == "" || p.Transport == string(g.Transport)) {
 				t += p.Targeted
 				d += p.Delivered
 			}

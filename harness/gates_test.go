@@ -96,7 +96,7 @@ func TestGates(t *testing.T) {
 func TestCompare(t *testing.T) {
 	for _, c := range []struct {
 		a  float64
-		op string
+		op scenarios.Comparison
 		b  float64
 		ok bool
 	}{{1, "<", 2, true}, {2, "<", 2, false}, {2, "<=", 2, true}, {0.1 + 0.2, "==", 0.3, true}, {3, ">", 2, true}, {2, ">=", 2.0000000001, true}, {1, "!=", 1, false}, {1, "~", 1, false}} {

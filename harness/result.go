@@ -4,26 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/reports"
+	"github.com/portlab/portlab/scenarios"
 )
-
-func eventRecord(at, applied time.Duration, kind, detail string, err error) reports.EventRecord {
-	ev := reports.EventRecord{At: at.Seconds(), Applied: applied.Seconds(), Kind: kind, Detail: detail}
-	if err != nil {
-		ev.Error = err.Error()
-	}
-	return ev
-}
-
-func markFor(ev reports.EventRecord) reports.TimelineMark {
-	return reports.TimelineMark{T: ev.At, Label: ev.Kind + " " + ev.Detail}
-}
 
 // percentiles summarises a histogram of microseconds in seconds.
 func percentiles(h *hdrhistogram.Histogram) reports.Percentiles {
@@ -38,16 +26,18 @@ func percentiles(h *hdrhistogram.Histogram) reports.Percentiles {
 	}
 }
 
-// result assembles the run's result, evaluates the gates and sets the status.
+// result assembles the run's result, section by section, evaluates the gates and sets
+// the status.
 func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	s := r.p.Scenario
 	res := &reports.Result{
-		SchemaVersion: reports.SchemaVersion, Tool: r.opt.Tool, RunID: r.opt.RunID, ScenarioName: r.s.Name,
-		Started: started, Ended: time.Now(), Environment: environment(r.plan.total()),
+		SchemaVersion: reports.SchemaVersion, Tool: r.opt.Tool, RunID: r.opt.RunID, ScenarioName: s.Name,
+		Started: started, Ended: time.Now(), Environment: environment(r.p.Clients()),
 		Events: r.events, Timeline: r.marks,
 	}
-	if b, err := json.Marshal(r.s); err == nil {
+	if b, err := json.Marshal(s); err == nil {
 		res.Scenario = b
 	}
 	if !r.t0.IsZero() {
@@ -55,24 +45,50 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 		if end.IsZero() {
 			end = time.Now()
 		}
-		res.Elapsed = max(0, min(end.Sub(r.t0), r.s.Duration.D())).Seconds()
+		res.Elapsed = max(0, min(end.Sub(r.t0), r.p.Duration)).Seconds()
 	}
 	rec := r.total()
+	r.groupsSection(res, rec)
+	r.requestsSection(res, rec)
+	r.notificationSection(res, rec)
+	r.wakeSection(res, rec)
+	r.seriesSection(res)
+	r.firewallSection(res)
+	r.costSection(res)
+	r.loadSection(res, rec)
+	res.Notes = append(res.Notes, r.failures...)
 
-	// Groups: final client states when the fleets sent them, else the last snapshot.
-	for _, name := range r.plan.order {
-		g := r.plan.groups[name]
-		out := reports.GroupOutcome{Group: name, Count: g.cfg.Count, PortsUsed: map[int]int{}}
-		f := r.fleets[g.fleet.segment]
+	res.Gates = EvaluateGates(s, res, rec)
+	switch {
+	case interrupted:
+		res.Status = reports.StatusInterrupted
+		res.Error = "interrupted before the end of the run; figures cover what ran"
+	case len(r.failures) > 0:
+		res.Status = reports.StatusError
+		res.Error = strings.Join(r.failures, "; ")
+	case len(res.Failed()) > 0:
+		res.Status = reports.StatusFailed
+	default:
+		res.Status = reports.StatusPassed
+	}
+	return res
+}
+
+// groupsSection: each group's end state, from the fleets' final client states when they
+// sent them, else their last snapshot.
+func (r *runner) groupsSection(res *reports.Result, rec *metrics.Recorder) {
+	for _, g := range r.p.Groups {
+		out := reports.GroupOutcome{Group: g.Name, Count: g.Count, PortsUsed: map[int]int{}, Installed: map[int]int{}}
+		f := r.fleets[g.Fleet]
 		rep := f.final
 		if rep == nil {
 			rep = f.last
 		}
 		if rep != nil {
-			st := rep.Groups[name]
+			st := rep.Groups[g.Name]
 			out.Managed, out.Unmanaged, out.Asleep = st.Managed, st.Unmanaged, st.Asleep
 			for _, c := range rep.Clients {
-				if c.Group != name {
+				if c.Group != g.Name {
 					continue
 				}
 				if c.Fallbacks > 0 {
@@ -81,14 +97,22 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 				if c.LastPort != 0 {
 					out.PortsUsed[c.LastPort]++
 				}
+				if g.Scheme == scenarios.SchemeHTTPS {
+					out.Installed[c.HTTPSPort]++
+				} else {
+					out.Installed[c.HTTPPort]++
+				}
 			}
 		}
-		out.Transitions = r.transitions(name)
-		out.FallbackDelay = percentiles(rec.Query(metrics.Key{Metric: metrics.FallbackDelay, Group: name}))
+		out.Transitions = r.transitions(g.Name)
+		out.FallbackDelay = percentiles(rec.Query(metrics.Key{Metric: metrics.FallbackDelay, Group: g.Name}))
 		res.Groups = append(res.Groups, out)
 	}
+}
 
-	// Requests: one row per latency key, with its service-time twin.
+// requestsSection: one row per latency key, with its service-time twin, and every
+// histogram for lossless re-analysis.
+func (r *runner) requestsSection(res *reports.Result, rec *metrics.Recorder) {
 	for _, k := range rec.Keys() {
 		if k.Metric != metrics.Latency {
 			continue
@@ -107,30 +131,37 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 			res.Hists = append(res.Hists, encodeHist(k.Metric, k, rec.Histogram(k)))
 		}
 	}
+}
 
-	// Notification: pushes sent to each group that has a channel, and acknowledgements.
-	for _, name := range r.plan.order {
-		g := r.plan.groups[name]
-		if r.pushes[name] == 0 || g.cfg.Notification == "off" {
+// notificationSection: pushes sent to each group that has a channel, and their delivery.
+func (r *runner) notificationSection(res *reports.Result, rec *metrics.Recorder) {
+	for _, g := range r.p.Groups {
+		if r.pushes[g.Name] == 0 || g.Notification == scenarios.NotifyOff {
 			continue
 		}
-		h := rec.Query(metrics.Key{Metric: metrics.PushLatency, Op: metrics.OpPushAck, Group: name})
+		h := rec.Query(metrics.Key{Metric: metrics.PushLatency, Op: metrics.OpPushAck, Group: g.Name})
 		res.Push = append(res.Push, reports.PushStats{
-			Group: name, Transport: g.cfg.Notification, Targeted: g.cfg.Count * r.pushes[name],
+			Group: g.Name, Transport: string(g.Notification), Targeted: g.Count * r.pushes[g.Name],
 			// Distinct pushes received: a push delivered twice (session and long poll) is
 			// acknowledged twice but delivered once.
-			Delivered: int(rec.Counter(metrics.CPushes, name)), Latency: percentiles(h),
+			Delivered: int(rec.Counter(metrics.CPushes, g.Name)), Latency: percentiles(h),
 		})
 	}
-	for _, name := range r.plan.order {
-		if w := r.wakes[name]; w != nil {
-			w.Woken = int(rec.Counter(metrics.CWoken, name))
-			w.TimeToManaged = percentiles(rec.Query(metrics.Key{Metric: metrics.TimeToManaged, Group: name}))
+}
+
+// wakeSection: sleeping clients woken per group sent wake-up packets.
+func (r *runner) wakeSection(res *reports.Result, rec *metrics.Recorder) {
+	for _, g := range r.p.Groups {
+		if w := r.wakes[g.Name]; w != nil {
+			w.Woken = int(rec.Counter(metrics.CWoken, g.Name))
+			w.TimeToManaged = percentiles(rec.Query(metrics.Key{Metric: metrics.TimeToManaged, Group: g.Name}))
 			res.Wake = append(res.Wake, *w)
 		}
 	}
+}
 
-	// Per-second series, in order.
+// seriesSection: the per-second series, in order.
+func (r *runner) seriesSection(res *reports.Result) {
 	var secs []int
 	for s := range r.series {
 		secs = append(secs, s)
@@ -139,43 +170,47 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 	for _, s := range secs {
 		res.Series = append(res.Series, *r.series[s])
 	}
+}
 
-	// Firewall counters, read now from the routers' tables.
-	for _, rt := range r.s.Network.Routers {
-		if !r.hasFirewall(rt.Name) {
-			continue
-		}
-		cs, err := r.topo.Counters(rt.Name)
+// firewallSection: every rule counter, read now from the routers' tables.
+func (r *runner) firewallSection(res *reports.Result) {
+	var routers []string
+	for name := range r.p.Firewalls {
+		routers = append(routers, name)
+	}
+	sort.Strings(routers)
+	for _, rt := range routers {
+		cs, err := r.topo.Counters(rt)
 		if err != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("firewall counters of %s: %v", rt.Name, err))
+			res.Notes = append(res.Notes, fmt.Sprintf("firewall counters of %s: %v", rt, err))
 			continue
 		}
-		actions := r.ruleActions(rt.Name)
 		var names []string
 		for n := range cs {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			res.Firewall = append(res.Firewall, reports.RuleCounter{Router: rt.Name, Rule: n, Action: actions[n], Packets: cs[n].Packets, Bytes: cs[n].Bytes})
+			res.Firewall = append(res.Firewall, reports.RuleCounter{Router: rt, Rule: n, Action: string(r.p.Firewalls[rt][n]),
+				Packets: cs[n].Packets, Bytes: cs[n].Bytes})
 		}
 	}
+}
 
-	// Process cost.
-	for _, name := range r.mpList {
-		a := r.mps[name]
-		res.Cost = append(res.Cost, r.mpCost(name, a, res.Elapsed))
+// costSection: every MP's and fleet's CPU and memory.
+func (r *runner) costSection(res *reports.Result) {
+	for _, pm := range r.p.MPs {
+		res.Cost = append(res.Cost, r.mpCost(pm.Name, r.mps[pm.Name], res.Elapsed))
 	}
-	for _, fp := range r.plan.fleets {
-		f := r.fleets[fp.segment]
-		c := reports.ProcessCost{Role: "fleet", Name: fp.segment, PID: f.conn.proc.Pid(), Clients: fp.clients, Series: f.cost, RSSPeak: f.peak}
+	for i, f := range r.fleets {
+		c := reports.ProcessCost{Role: "fleet", Name: f.plan.Segment, PID: f.conn.proc.Pid(), Clients: f.plan.Clients, Series: f.cost, RSSPeak: f.peak}
 		if n := len(f.cost); n > 0 {
 			c.CPUUser = f.cost[n-1].CPU // user+system, cumulative
 			c.RSSEnd = f.cost[n-1].RSS
 		}
 		var reqs uint64
 		for _, q := range res.Requests {
-			if r.plan.groups[q.Group] != nil && r.plan.groups[q.Group].fleet == fp {
+			if g, ok := r.p.Group(q.Group); ok && g.Fleet == i {
 				reqs += q.Count
 			}
 		}
@@ -183,17 +218,19 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 		if reqs > 0 {
 			c.CPUPerRequestUS = c.CPUUser * 1e6 / float64(reqs)
 		}
-		if res.Elapsed > 0 && fp.clients > 0 {
-			c.CPUPerClientMinuteUS = c.CPUUser * 1e6 / (float64(fp.clients) * res.Elapsed / 60)
+		if res.Elapsed > 0 && f.plan.Clients > 0 {
+			c.CPUPerClientMinuteUS = c.CPUUser * 1e6 / (float64(f.plan.Clients) * res.Elapsed / 60)
 		}
 		res.Cost = append(res.Cost, c)
 	}
+}
 
-	// Load generator health.
-	for _, name := range r.plan.order {
-		res.Load.Planned += uint64(rec.Counter(metrics.CCycles, name))
-		res.Load.Late += uint64(rec.Counter(metrics.CLateStarts, name))
-		res.Load.Skipped += uint64(rec.Counter(metrics.CSkippedBusy, name))
+// loadSection: did the load generator keep its schedule.
+func (r *runner) loadSection(res *reports.Result, rec *metrics.Recorder) {
+	for _, g := range r.p.Groups {
+		res.Load.Planned += uint64(rec.Counter(metrics.CCycles, g.Name))
+		res.Load.Late += uint64(rec.Counter(metrics.CLateStarts, g.Name))
+		res.Load.Skipped += uint64(rec.Counter(metrics.CSkippedBusy, g.Name))
 	}
 	if res.Load.Planned > 0 {
 		res.Load.LateFraction = float64(res.Load.Late) / float64(res.Load.Planned)
@@ -204,22 +241,6 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 	if d := rec.Dropped(); d > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d values fell outside the histograms' range and were dropped", d))
 	}
-	res.Notes = append(res.Notes, r.failures...)
-
-	res.Gates = EvaluateGates(r.s, res, rec)
-	switch {
-	case interrupted:
-		res.Status = reports.StatusInterrupted
-		res.Error = "interrupted before the end of the run; figures cover what ran"
-	case len(r.failures) > 0:
-		res.Status = reports.StatusError
-		res.Error = strings.Join(r.failures, "; ")
-	case len(res.Failed()) > 0:
-		res.Status = reports.StatusFailed
-	default:
-		res.Status = reports.StatusPassed
-	}
-	return res
 }
 
 func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.ProcessCost {
@@ -252,42 +273,6 @@ func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.Proces
 	return c
 }
 
-func (r *runner) hasFirewall(router string) bool {
-	for _, rt := range r.s.Network.Routers {
-		if rt.Name == router && rt.Firewall != nil {
-			return true
-		}
-	}
-	for _, e := range r.s.Timeline {
-		if e.Firewall != nil && e.Firewall.Router == router {
-			return true
-		}
-	}
-	return false
-}
-
-// ruleActions maps rule names of a router (over its whole timeline) to their actions.
-func (r *runner) ruleActions(router string) map[string]string {
-	m := map[string]string{}
-	for _, rt := range r.s.Network.Routers {
-		if rt.Name == router && rt.Firewall != nil {
-			m["default"] = string(rt.Firewall.Default)
-			for _, rl := range rt.Firewall.Rules {
-				m[rl.Name] = string(rl.Action)
-			}
-		}
-	}
-	for _, e := range r.s.Timeline {
-		if e.Firewall != nil && e.Firewall.Router == router {
-			m["default"] = string(e.Firewall.Default)
-			for _, rl := range e.Firewall.Rules {
-				m[rl.Name] = string(rl.Action)
-			}
-		}
-	}
-	return m
-}
-
 // transitions lists one group's state changes, counted per second of the run (r.mu held).
 func (r *runner) transitions(group string) []reports.Transition {
 	var out []reports.Transition
@@ -312,15 +297,7 @@ type transKey struct {
 }
 
 func encodeHist(kind string, k metrics.Key, h *hdrhistogram.Histogram) reports.EncodedHist {
-	tags := map[string]string{"operation": k.Op, "transport": k.Transport, "outcome": k.Outcome, "group": k.Group, "mp": k.MP}
-	if k.Port != 0 {
-		tags["port"] = strconv.Itoa(k.Port)
-	}
-	for t, v := range tags {
-		if v == "" {
-			delete(tags, t)
-		}
-	}
+	tags := reports.HistTags{Operation: k.Op, Transport: k.Transport, Port: k.Port, Outcome: k.Outcome, Group: k.Group, MP: k.MP}
 	e, err := reports.EncodeHist(kind, tags, h)
 	if err != nil {
 		return reports.EncodedHist{Kind: kind, Tags: tags}
@@ -348,18 +325,18 @@ func (r *runner) clientsOf(name string) int {
 		return n
 	}
 	site, peers := "", 0
-	for _, m := range r.s.ManagementPoints {
+	for _, m := range r.p.MPs {
 		if m.Name == name {
 			site = m.Site
 		}
 	}
-	for _, m := range r.s.ManagementPoints {
+	for _, m := range r.p.MPs {
 		if m.Site == site {
 			peers++
 		}
 	}
 	n = 0
-	for _, g := range r.s.Clients {
+	for _, g := range r.p.Groups {
 		switch {
 		case g.MP == name:
 			n += g.Count

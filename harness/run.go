@@ -1,19 +1,16 @@
 package harness
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -21,14 +18,15 @@ import (
 	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/agent/fleet"
 	"github.com/portlab/portlab/agent/mp"
-	"github.com/portlab/portlab/agent/site"
 	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/plan"
 	"github.com/portlab/portlab/reports"
-	"github.com/portlab/portlab/scenarios"
 )
 
 // ErrRunFailed wraps every failure of the run itself (exit 5): the step, the node, why.
+// A failure of this machine (a missing privilege or kernel feature) wraps
+// netsim.ErrIncapable as well.
 var ErrRunFailed = errors.New("run failed")
 
 // Options control one run.
@@ -45,8 +43,13 @@ type Options struct {
 	Console *Console
 	// Tool is "portlab <version>", recorded in the result.
 	Tool string
-	// Log receives debug detail (agent stderr on failure, netsim steps); nil = discard.
+	// Log receives debug detail: the network's build steps and, when AgentLog is set
+	// too, nothing else; nil = discard.
 	Log *slog.Logger
+	// AgentLog, when set, receives every agent's standard error as it is written.
+	AgentLog io.Writer
+	// Fault is handed to netsim.Options.Fault (tests inject a failing build step).
+	Fault func(step string) error
 }
 
 // timeouts for agent conversations.
@@ -58,18 +61,16 @@ const (
 
 // runner is the state of one run.
 type runner struct {
-	s    *scenarios.Scenario
+	p    *plan.Plan
 	opt  Options
-	plan *plan
 	con  *Console
 	log  *slog.Logger
 	topo *netsim.Topology
 	ca   *mp.CA
 
 	mps    map[string]*mpAgent
-	mpList []string
-	site   *agentConn             // the site server: sends wake-up packets
-	fleets map[string]*fleetAgent // by segment
+	site   *agentConn    // the site server: sends wake-up packets
+	fleets []*fleetAgent // as plan.Fleets
 
 	t0       time.Time
 	mu       sync.Mutex
@@ -82,13 +83,11 @@ type runner struct {
 	failures []string // agent deaths and other failures during the load
 	trans    map[transKey]int
 	dead     map[*agentConn]bool // agents whose death was reported
-	ports    scenarios.SitePorts
 }
 
 type mpAgent struct {
 	conn    *agentConn
-	cfg     mp.Config
-	addr    string
+	plan    plan.MP
 	stopped bool // stopped on purpose by the timeline
 	last    mp.Snapshot
 	cost    []reports.CostPoint
@@ -103,7 +102,7 @@ type fleetAgent struct {
 	// whole-run total and replaces it (merging both would count everything twice).
 	rec    *metrics.Recorder
 	finalR *metrics.Recorder
-	plan   *fleetPlan
+	plan   plan.Fleet
 	last   *fleet.Report
 	final  *fleet.Report
 	cost   []reports.CostPoint
@@ -112,51 +111,48 @@ type fleetAgent struct {
 	once   sync.Once
 }
 
-// Run executes the scenario and returns its result. The result is non-nil whenever the
-// run got as far as starting the load, even when it failed or was interrupted; its
-// Status says which. The error wraps ErrRunFailed (the run could not be carried out) or
-// the context's error (interrupted).
-func Run(ctx context.Context, s *scenarios.Scenario, opt Options) (*reports.Result, error) {
+// Run executes a lowered scenario and returns its result. The result is non-nil
+// whenever the run got as far as starting the load, even when it failed or was
+// interrupted; its Status says which. The error wraps ErrRunFailed (the run could not be
+// carried out; with netsim.ErrIncapable when this machine cannot do it) or the
+// context's error (interrupted).
+func Run(ctx context.Context, p *plan.Plan, opt Options) (*reports.Result, error) {
 	if opt.RunID == "" {
-		var b [4]byte
-		rand.Read(b[:])
-		opt.RunID = hex.EncodeToString(b[:])
+		opt.RunID = netsim.NewRunID()
 	}
 	if opt.Console == nil {
-		opt.Console = NewConsole(discard{}, ConsoleQuiet, false)
+		opt.Console = NewConsole(io.Discard, ConsoleQuiet, false)
 	}
 	if opt.Log == nil {
-		opt.Log = slog.New(slog.NewTextHandler(discard{}, nil))
+		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opt.Binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("%w: find own executable: %v", ErrRunFailed, err)
+			return nil, fmt.Errorf("%w: find own executable: %w", ErrRunFailed, err)
 		}
 		opt.Binary = exe
 	}
-	r := &runner{s: s, opt: opt, plan: newPlan(s), con: opt.Console, log: opt.Log,
-		mps: map[string]*mpAgent{}, fleets: map[string]*fleetAgent{},
-		series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{}, dead: map[*agentConn]bool{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{},
-		ports: s.Site.Ports}
+	r := &runner{p: p, opt: opt, con: opt.Console, log: opt.Log,
+		mps: map[string]*mpAgent{}, series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{},
+		dead: map[*agentConn]bool{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{}}
 	return r.run(ctx)
 }
 
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
+// fail wraps err (its whole chain kept) as a failure of the run at step, on node.
 func (r *runner) fail(step, node string, err error) error {
 	if node != "" {
-		return fmt.Errorf("%w: %s %s: %v", ErrRunFailed, step, node, err)
+		return fmt.Errorf("%w: %s %s: %w", ErrRunFailed, step, node, err)
 	}
-	return fmt.Errorf("%w: %s: %v", ErrRunFailed, step, err)
+	return fmt.Errorf("%w: %s: %w", ErrRunFailed, step, err)
 }
 
 func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	started := time.Now()
-	r.con.Step("building network", "scenario", r.s.Name, "run", r.opt.RunID, "clients", r.plan.total())
-	topo, err := netsim.Build(ctx, r.s, netsim.Options{RunID: r.opt.RunID, Keep: r.opt.Keep, CaptureDir: r.opt.CaptureDir, Log: r.log})
+	s := r.p.Scenario
+	r.con.Step("building network", "scenario", s.Name, "run", r.opt.RunID, "clients", r.p.Clients())
+	topo, err := netsim.Build(ctx, r.p.Net, netsim.Options{RunID: r.opt.RunID, Keep: r.opt.Keep,
+		CaptureDir: r.opt.CaptureDir, Log: r.log, Fault: r.opt.Fault})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -196,8 +192,10 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	if err := r.startSite(ctx, agentCtx); err != nil {
 		return nil, startErr(err)
 	}
-	if err := r.neighbours(); err != nil {
-		return nil, startErr(r.fail("static neighbours", "", err))
+	for _, n := range r.p.Neighbors {
+		if err := r.topo.AddNeighbors(n.Router, n.Link, n.Addrs, n.MACs); err != nil {
+			return nil, startErr(r.fail("static neighbours", "router "+n.Router+" link "+n.Link, err))
+		}
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -205,12 +203,12 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 
 	// Start the load a little in the future so every fleet begins at the same instant.
 	r.t0 = time.Now().Add(200 * time.Millisecond)
-	for seg, f := range r.fleets {
+	for _, f := range r.fleets {
 		if _, err := f.conn.call(ctx, fleet.CmdStart, fleet.StartArgs{StartTime: r.t0}, agentCallTimeout); err != nil {
-			return nil, startErr(r.fail("start load", netsim.ClientNode(seg), err))
+			return nil, startErr(r.fail("start load", f.plan.Node, err))
 		}
 	}
-	r.con.Step("load running", "duration", r.s.Duration.String(), "clients", r.plan.total())
+	r.con.Step("load running", "duration", s.Duration.String(), "clients", r.p.Clients())
 
 	interrupted := r.drive(ctx)
 	r.mu.Lock()
@@ -249,6 +247,15 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	return res, nil
 }
 
+// agentCommand is how an agent of role starts inside its namespace.
+func (r *runner) agentCommand(role, name string) netsim.Command {
+	c := netsim.Command{Path: r.opt.Binary, Args: []string{"agent", role}}
+	if r.opt.AgentLog != nil {
+		c.Stderr = &prefixWriter{w: r.opt.AgentLog, prefix: role + " " + name + ": "}
+	}
+	return c
+}
+
 // startMPs starts one agent per management point and waits until each serves.
 func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 	ca, err := mp.NewCA()
@@ -260,46 +267,30 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 	if err != nil {
 		return r.fail("make CA", "", err)
 	}
-	addrs := map[string]string{}
-	for _, m := range r.s.ManagementPoints {
-		a, err := r.topo.Addr(netsim.MPNode(m.Name), "")
-		if err != nil {
-			return r.fail("address of", netsim.MPNode(m.Name), err)
-		}
-		addrs[m.Name] = a.String()
-	}
 	type started struct {
 		name string
 		err  error
 	}
-	results := make(chan started, len(r.s.ManagementPoints))
-	for i, m := range r.s.ManagementPoints {
-		cfg := mp.FromScenario(m, m.Site, r.s.Site.Ports, addrs[m.Name])
-		cfg.Seed = r.s.Seed + int64(i)
+	results := make(chan started, len(r.p.MPs))
+	for _, pm := range r.p.MPs {
+		cfg := pm.Config
 		cfg.TLS.CACertPEM = string(ca.CertPEM)
 		cfg.TLS.CAKeyPEM = string(keyPEM)
-		for _, o := range r.s.ManagementPoints {
-			if o.Name != m.Name && o.Site == m.Site {
-				cfg.Peers = append(cfg.Peers, mp.Peer{Name: o.Name, Addr: addrs[o.Name]})
-			}
-		}
-		node := netsim.MPNode(m.Name)
-		proc, err := r.topo.StartCommand(agentCtx, node, netsim.Command{Path: r.opt.Binary, Args: []string{"agent", "mp"}})
+		proc, err := r.topo.StartCommand(agentCtx, pm.Node, r.agentCommand("mp", pm.Name))
 		if err != nil {
-			return r.fail("start agent", node, err)
+			return r.fail("start agent", pm.Node, err)
 		}
-		a := &mpAgent{cfg: cfg, addr: addrs[m.Name]}
-		name := m.Name
+		a := &mpAgent{plan: pm}
+		name := pm.Name
 		a.conn = newAgentConn("mp", name, proc, func(msg agent.Message) { r.onMP(name, msg) })
 		r.mps[name] = a
-		r.mpList = append(r.mpList, name)
 		go func() {
 			_, err := a.conn.call(ctx, mp.CmdConfig, cfg, agentReadyTimeout)
 			results <- started{name, err}
 		}()
 	}
 	var errs []error
-	for range r.s.ManagementPoints {
+	for range r.p.MPs {
 		if s := <-results; s.err != nil {
 			errs = append(errs, r.fail("start management point", s.name, s.err))
 		} else if ps, err := metrics.ReadProc("/proc", r.mps[s.name].conn.proc.Pid()); err == nil {
@@ -311,47 +302,30 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 
 // startFleets starts one fleet agent per client segment.
 func (r *runner) startFleets(ctx, agentCtx context.Context) error {
-	var mps []fleet.MP
-	for _, m := range r.s.ManagementPoints {
-		a, _ := r.topo.Addr(netsim.MPNode(m.Name), "")
-		mps = append(mps, fleet.MP{Name: m.Name, Addr: a, Site: m.Site})
-	}
 	type started struct {
-		seg string
-		err error
+		node string
+		err  error
 	}
-	results := make(chan started, len(r.plan.fleets))
-	yes := true
-	for _, fp := range r.plan.fleets {
-		cfg := fleet.FleetConfig{
-			Segment: fp.segment, Identities: fp.identities, Groups: fp.groups, MPs: mps,
-			SitePorts: fleet.SitePortsFromScenario(r.s.Site.Ports), SiteCode: r.s.Site.Code,
-			Seed: r.s.Seed, Duration: fleet.Duration(r.s.Duration.D()), Ramp: fleet.Duration(r.s.Ramp.D()),
-			CAPEM: string(r.ca.CertPEM),
-			// Per-client end states carry who fell back and which port worked.
-			ClientStates: &yes,
-		}
-		node := netsim.ClientNode(fp.segment)
-		if n, ok := r.topo.Node(node); ok && len(n.Ifaces) > 0 {
-			cfg.NIC = n.Ifaces[0].Name // sleeping clients' NICs read the segment here
-		}
-		proc, err := r.topo.StartCommand(agentCtx, node, netsim.Command{Path: r.opt.Binary, Args: []string{"agent", "fleet"}})
+	results := make(chan started, len(r.p.Fleets))
+	for i, pf := range r.p.Fleets {
+		cfg := pf.Config
+		cfg.CAPEM = string(r.ca.CertPEM)
+		proc, err := r.topo.StartCommand(agentCtx, pf.Node, r.agentCommand("fleet", pf.Segment))
 		if err != nil {
-			return r.fail("start agent", node, err)
+			return r.fail("start agent", pf.Node, err)
 		}
-		f := &fleetAgent{plan: fp, finals: make(chan struct{}), rec: metrics.NewRecorder()}
-		seg := fp.segment
-		f.conn = newAgentConn("fleet", seg, proc, func(msg agent.Message) { r.onFleet(seg, msg) })
-		r.fleets[seg] = f
+		f := &fleetAgent{plan: pf, finals: make(chan struct{}), rec: metrics.NewRecorder()}
+		f.conn = newAgentConn("fleet", pf.Segment, proc, func(msg agent.Message) { r.onFleet(i, msg) })
+		r.fleets = append(r.fleets, f)
 		go func() {
 			_, err := f.conn.call(ctx, fleet.CmdConfig, cfg, agentReadyTimeout)
-			results <- started{seg, err}
+			results <- started{pf.Node, err}
 		}()
 	}
 	var errs []error
-	for range r.plan.fleets {
+	for range r.p.Fleets {
 		if s := <-results; s.err != nil {
-			errs = append(errs, r.fail("start fleet", netsim.ClientNode(s.seg), s.err))
+			errs = append(errs, r.fail("start fleet", s.node, s.err))
 		}
 	}
 	return errors.Join(errs...)
@@ -359,50 +333,20 @@ func (r *runner) startFleets(ctx, agentCtx context.Context) error {
 
 // startSite starts the site server's agent, which sends wake-up packets.
 func (r *runner) startSite(ctx, agentCtx context.Context) error {
-	proc, err := r.topo.StartCommand(agentCtx, netsim.SiteNode, netsim.Command{Path: r.opt.Binary, Args: []string{"agent", "site"}})
+	if r.p.Net.Site == nil {
+		return nil
+	}
+	proc, err := r.topo.StartCommand(agentCtx, netsim.SiteNode, r.agentCommand("site", r.p.Site.SiteCode))
 	if err != nil {
 		return r.fail("start agent", netsim.SiteNode, err)
 	}
-	r.site = newAgentConn("site", r.s.Site.Code, proc, func(msg agent.Message) {
+	r.site = newAgentConn("site", r.p.Site.SiteCode, proc, func(msg agent.Message) {
 		if msg.Type == agent.TypeError {
 			r.noteFailure("site server: " + msg.Error)
 		}
 	})
-	if _, err := r.site.call(ctx, site.CmdConfig, site.Config{SiteCode: r.s.Site.Code}, agentReadyTimeout); err != nil {
+	if _, err := r.site.call(ctx, agent.CmdConfig, r.p.Site, agentReadyTimeout); err != nil {
 		return r.fail("start site server", netsim.SiteNode, err)
-	}
-	return nil
-}
-
-// neighbours installs permanent ARP entries on routers that keep them, for every client
-// on their client-side links (a sleeping host answers no ARP).
-func (r *runner) neighbours() error {
-	for _, rt := range r.s.Network.Routers {
-		if !rt.StaticNeighbors {
-			continue
-		}
-		for _, link := range rt.Links {
-			fp := r.plan.seg[link]
-			if fp == nil {
-				continue
-			}
-			var addrs []netip.Addr
-			var macs []net.HardwareAddr
-			for _, name := range r.plan.order {
-				g := r.plan.groups[name]
-				if g.fleet != fp {
-					continue
-				}
-				for i := range g.cfg.Count {
-					a, m := g.client(i)
-					addrs = append(addrs, a)
-					macs = append(macs, m)
-				}
-			}
-			if err := r.topo.AddNeighbors(rt.Name, link, addrs, macs); err != nil {
-				return fmt.Errorf("router %s link %s: %w", rt.Name, link, err)
-			}
-		}
 	}
 	return nil
 }
@@ -425,7 +369,8 @@ func (r *runner) onMP(name string, msg agent.Message) {
 	}
 }
 
-func (r *runner) onFleet(seg string, msg agent.Message) {
+func (r *runner) onFleet(i int, msg agent.Message) {
+	seg := r.p.Fleets[i].Segment
 	switch msg.Type {
 	case agent.TypeSnapshot, agent.TypeFinal:
 		var rep fleet.Report
@@ -439,7 +384,7 @@ func (r *runner) onFleet(seg string, msg agent.Message) {
 			return
 		}
 		r.mu.Lock()
-		f := r.fleets[seg]
+		f := r.fleets[i]
 		if msg.Type == agent.TypeFinal {
 			// The whole run; the agent sent its last interval as a snapshot just before.
 			f.final = &rep
@@ -493,21 +438,17 @@ func (r *runner) noteFailure(s string) {
 // drive runs the timeline and samples cost until the duration has passed; it returns
 // true when the run was interrupted.
 func (r *runner) drive(ctx context.Context) (interrupted bool) {
-	events := make([]int, len(r.s.Timeline))
-	for i := range events {
-		events[i] = i
-	}
-	sort.SliceStable(events, func(a, b int) bool { return r.s.Timeline[events[a]].At < r.s.Timeline[events[b]].At })
-	end := r.t0.Add(r.s.Duration.D())
+	steps := r.p.Steps
+	end := r.t0.Add(r.p.Duration)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	next := 0
 	var timer *time.Timer
 	arm := func() <-chan time.Time {
-		if next >= len(events) {
+		if next >= len(steps) {
 			return nil
 		}
-		d := time.Until(r.t0.Add(r.s.Timeline[events[next]].At.D()))
+		d := time.Until(r.t0.Add(steps[next].At))
 		if timer == nil {
 			timer = time.NewTimer(d)
 		} else {
@@ -518,17 +459,17 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 	evC := arm()
 	endT := time.NewTimer(time.Until(end))
 	defer endT.Stop()
-	// Events run one after another on their own goroutine, so a slow one (a large
+	// Steps run one after another on their own goroutine, so a slow one (a large
 	// wake-up at a low rate) never stalls sampling or the end of the run.
-	queue := make(chan int, len(events))
+	queue := make(chan plan.Step, len(steps))
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
-		for i := range queue {
+		for st := range queue {
 			if ctx.Err() != nil {
 				continue
 			}
-			r.apply(ctx, i)
+			r.apply(ctx, st)
 		}
 	}()
 	defer func() {
@@ -543,7 +484,7 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 			r.sample()
 			return false
 		case <-evC:
-			queue <- events[next]
+			queue <- steps[next]
 			next++
 			evC = arm()
 		case <-tick.C:
@@ -577,7 +518,7 @@ func (r *runner) sample() {
 		}
 	}
 	r.mu.Lock()
-	st := Status{Elapsed: time.Since(r.t0), Duration: r.s.Duration.D()}
+	st := Status{Elapsed: time.Since(r.t0), Duration: r.p.Duration}
 	for _, f := range r.fleets {
 		if f.last == nil {
 			continue
@@ -612,9 +553,9 @@ func (r *runner) checkAgents() {
 			dead = append(dead, fmt.Sprintf("mp %s agent died (pid %d)%s", name, m.conn.proc.Pid(), m.conn.stderrTail()))
 		}
 	}
-	for seg, f := range r.fleets {
+	for _, f := range r.fleets {
 		if f.conn.exited() && f.final == nil && r.firstDeath(f.conn) {
-			dead = append(dead, fmt.Sprintf("fleet %s agent died (pid %d)%s", seg, f.conn.proc.Pid(), f.conn.stderrTail()))
+			dead = append(dead, fmt.Sprintf("fleet %s agent died (pid %d)%s", f.plan.Segment, f.conn.proc.Pid(), f.conn.stderrTail()))
 		}
 	}
 	if r.site != nil && r.site.exited() && r.firstDeath(r.site) {
@@ -638,7 +579,7 @@ func (r *runner) firstDeath(c *agentConn) bool {
 // awaitFinals waits for every fleet's final report.
 func (r *runner) awaitFinals(grace time.Duration) {
 	deadline := time.After(grace)
-	for seg, f := range r.fleets {
+	for _, f := range r.fleets {
 		select {
 		case <-f.finals:
 		case <-f.conn.done:
@@ -646,10 +587,10 @@ func (r *runner) awaitFinals(grace time.Duration) {
 			missing := f.final == nil && r.firstDeath(f.conn)
 			r.mu.Unlock()
 			if missing {
-				r.noteFailure(fmt.Sprintf("fleet %s exited without its final report%s", seg, f.conn.stderrTail()))
+				r.noteFailure(fmt.Sprintf("fleet %s exited without its final report%s", f.plan.Segment, f.conn.stderrTail()))
 			}
 		case <-deadline:
-			r.noteFailure(fmt.Sprintf("fleet %s: no final report within %s", seg, grace))
+			r.noteFailure(fmt.Sprintf("fleet %s: no final report within %s", f.plan.Segment, grace))
 			return
 		}
 	}
@@ -659,16 +600,13 @@ func (r *runner) awaitFinals(grace time.Duration) {
 func (r *runner) finishAll() {
 	var wg sync.WaitGroup
 	for _, m := range r.mps {
-		wg.Add(1)
-		go func() { defer wg.Done(); m.conn.finish(3 * time.Second) }()
+		wg.Go(func() { m.conn.finish(3 * time.Second) })
 	}
 	for _, f := range r.fleets {
-		wg.Add(1)
-		go func() { defer wg.Done(); f.conn.finish(3 * time.Second) }()
+		wg.Go(func() { f.conn.finish(3 * time.Second) })
 	}
 	if r.site != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); r.site.finish(3 * time.Second) }()
+		wg.Go(func() { r.site.finish(3 * time.Second) })
 	}
 	wg.Wait()
 }
@@ -689,8 +627,8 @@ func environment(clients int) reports.Environment {
 }
 
 // DefaultOutDir is ./portlab-results/<scenario>-<timestamp>.
-func DefaultOutDir(s *scenarios.Scenario, now time.Time) string {
-	return filepath.Join("portlab-results", s.Name+"-"+now.UTC().Format("20060102T150405Z"))
+func DefaultOutDir(name string, now time.Time) string {
+	return filepath.Join("portlab-results", name+"-"+now.UTC().Format("20060102T150405Z"))
 }
 
 // total merges every fleet's whole-run metrics (r.mu held).
@@ -704,4 +642,37 @@ func (r *runner) total() *metrics.Recorder {
 		}
 	}
 	return t
+}
+
+// prefixWriter writes each line with a prefix (agents' stderr into one debug log).
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	mid    bool // the last write ended mid-line
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(b)
+	var out []byte
+	for len(b) > 0 {
+		if !p.mid {
+			out = append(out, p.prefix...)
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			out = append(out, b...)
+			p.mid = true
+			break
+		}
+		out = append(out, b[:i+1]...)
+		b = b[i+1:]
+		p.mid = false
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

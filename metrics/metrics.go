@@ -89,7 +89,7 @@ func HTTPOutcome(status int) string { return "http_" + strconv.Itoa(status) }
 // Key identifies one histogram. Empty fields mean "not applicable".
 type Key struct {
 	Metric    string `json:"metric"`
-	Op        string `json:"op"`
+	Op        string `json:"operation"`
 	Transport string `json:"transport,omitempty"` // http, https, tcp
 	Port      int    `json:"port,omitempty"`
 	Outcome   string `json:"outcome,omitempty"`

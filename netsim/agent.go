@@ -25,6 +25,9 @@ type Command struct {
 	// Grace is how long the process may take to exit after its stdin is closed when
 	// the context ends, before it is killed (default 5s).
 	Grace time.Duration
+	// Stderr, when set, receives a copy of everything the process writes to its
+	// standard error (a debug log); the last 64 KiB are kept either way.
+	Stderr io.Writer
 }
 
 // stderrLimit bounds what an agent's stderr keeps: its last this-many bytes.
@@ -95,6 +98,9 @@ func (t *Topology) StartCommand(ctx context.Context, node string, c Command) (*A
 	cmd.Stdin, cmd.Stdout = inR, outW
 	a := &Agent{Stdin: inW, Stdout: outR, node: node, cmd: cmd, stderr: &tailBuffer{max: stderrLimit}, topo: t, done: make(chan struct{})}
 	cmd.Stderr = a.stderr
+	if c.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(a.stderr, c.Stderr)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { inW.Close(); return nil }
 	cmd.WaitDelay = grace

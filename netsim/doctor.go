@@ -12,7 +12,6 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/gopacket/gopacket/afpacket"
-	"github.com/portlab/portlab/scenarios"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -211,24 +210,20 @@ func nofileCheck(want uint64) Check {
 	return c
 }
 
-// DoctorScenario adds the checks one scenario needs: descriptors for its clients, and
-// building (and tearing down at once) its network here.
-func DoctorScenario(ctx context.Context, s *scenarios.Scenario) []Check {
+// DoctorSpec adds the checks one scenario's network needs: descriptors for its largest
+// agent process (wantFiles: sockets plus working set), and building (and tearing down
+// at once) the network here. name labels the check.
+func DoctorSpec(ctx context.Context, name string, spec Spec, wantFiles uint64) []Check {
 	checks := Doctor(ctx)
 	for _, c := range checks {
 		if c.Status == Fail {
 			return checks
 		}
 	}
-	clients := 0
-	for _, g := range s.Clients {
-		clients = max(clients, g.Count)
-	}
-	// A fleet holds one socket per client at most, plus its own working set.
-	checks = append(checks[:len(checks)-1], nofileCheck(uint64(clients)+1024))
+	checks = append(checks[:len(checks)-1], nofileCheck(wantFiles))
 	c := Check{Name: "scenario network"}
 	start := time.Now()
-	topo, err := Build(ctx, s, Options{})
+	topo, err := Build(ctx, spec, Options{})
 	if err == nil {
 		err = topo.Close()
 	}
@@ -236,7 +231,7 @@ func DoctorScenario(ctx context.Context, s *scenarios.Scenario) []Check {
 		c.Status, c.Detail = Fail, err.Error()
 		c.Hint = "see the failing step; `portlab doctor` without --scenario checks the kernel features one by one"
 	} else {
-		c.Status, c.Detail = OK, fmt.Sprintf("%s: %d namespaces built and torn down in %v", s.Name, len(topo.plan.nodes), time.Since(start).Round(time.Millisecond))
+		c.Status, c.Detail = OK, fmt.Sprintf("%s: %d namespaces built and torn down in %v", name, len(topo.plan.nodes), time.Since(start).Round(time.Millisecond))
 	}
 	return append(checks, c)
 }

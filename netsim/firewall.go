@@ -9,7 +9,6 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
-	"github.com/portlab/portlab/scenarios"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +41,7 @@ type firewall struct {
 // to segment by address (the segment's subnet and client range, so a rule can name a
 // segment several routers away). drop discards; reject answers TCP with a reset and
 // anything else with ICMP port unreachable.
-func (t *Topology) SetFirewall(router string, fw scenarios.Firewall) error {
+func (t *Topology) SetFirewall(router string, fw Firewall) error {
 	node := RouterNode(router)
 	h, err := t.NS(node)
 	if err != nil {
@@ -153,7 +152,7 @@ type nftRule struct {
 	exprs   []expr.Any
 }
 
-func (t *Topology) compile(fw scenarios.Firewall) ([]nftRule, error) {
+func (t *Topology) compile(fw Firewall) ([]nftRule, error) {
 	var out []nftRule
 	for i, r := range fw.Rules {
 		name := r.Name
@@ -191,8 +190,8 @@ func (t *Topology) compile(fw scenarios.Firewall) ([]nftRule, error) {
 					if proto != 0 {
 						m = append(m, matchL4(proto)...)
 					}
-					if r.Port.Lo != 0 {
-						m = append(m, matchDport(r.Port.Lo, r.Port.Hi)...)
+					if !r.Ports.IsZero() {
+						m = append(m, matchDport(r.Ports.Lo, r.Ports.Hi)...)
 					}
 					rules, err := verdict(name, m, proto, r.Action)
 					if err != nil {
@@ -205,7 +204,7 @@ func (t *Topology) compile(fw scenarios.Firewall) ([]nftRule, error) {
 	}
 	def := fw.Default
 	if def == "" {
-		def = scenarios.Accept
+		def = Accept
 	}
 	rules, err := verdict(DefaultCounter, nil, 0, def)
 	if err != nil {
@@ -215,19 +214,19 @@ func (t *Topology) compile(fw scenarios.Firewall) ([]nftRule, error) {
 }
 
 // protoList is the IP protocol numbers a rule matches; 0 means any.
-func protoList(r scenarios.Rule) ([]byte, error) {
-	hasPort := r.Port.Lo != 0
+func protoList(r Rule) ([]byte, error) {
+	hasPort := !r.Ports.IsZero()
 	switch r.Proto {
-	case "tcp":
+	case ProtoTCP:
 		return []byte{unix.IPPROTO_TCP}, nil
-	case "udp":
+	case ProtoUDP:
 		return []byte{unix.IPPROTO_UDP}, nil
-	case "icmp":
+	case ProtoICMP:
 		if hasPort {
 			return nil, fmt.Errorf("a port needs proto tcp or udp")
 		}
 		return []byte{unix.IPPROTO_ICMP}, nil
-	case "", "any":
+	case "", ProtoAny:
 		if hasPort {
 			return []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP}, nil
 		}
@@ -242,31 +241,31 @@ func (t *Topology) segmentPrefixes(name string) ([]netip.Prefix, error) {
 	if name == "" {
 		return []netip.Prefix{{}}, nil
 	}
-	for _, s := range t.s.Network.Segments {
+	for _, s := range t.spec.Segments {
 		if s.Name != name {
 			continue
 		}
-		out := []netip.Prefix{s.Subnet.Prefix.Masked()}
+		out := []netip.Prefix{s.Subnet.Masked()}
 		if s.Clients.IsValid() {
-			out = append(out, s.Clients.Prefix.Masked())
+			out = append(out, s.Clients.Masked())
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: segment %s", ErrUnknownNode, name)
 }
 
-func verdict(counter string, match []expr.Any, proto byte, a scenarios.Action) ([]nftRule, error) {
+func verdict(counter string, match []expr.Any, proto byte, a Action) ([]nftRule, error) {
 	ref := &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: counter}
 	with := func(extra ...expr.Any) []expr.Any {
 		e := append([]expr.Any{}, match...)
 		return append(e, extra...)
 	}
 	switch a {
-	case scenarios.Accept:
+	case Accept:
 		return []nftRule{{counter, with(ref, &expr.Verdict{Kind: expr.VerdictAccept})}}, nil
-	case scenarios.Drop:
+	case Drop:
 		return []nftRule{{counter, with(ref, &expr.Verdict{Kind: expr.VerdictDrop})}}, nil
-	case scenarios.Reject:
+	case Reject:
 		icmpx := &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}
 		rst := &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
 		switch proto {
@@ -312,13 +311,13 @@ func matchPrefix(offset uint32, p netip.Prefix) []expr.Any {
 	}
 }
 
-func matchDport(lo, hi int) []expr.Any {
+func matchDport(lo, hi uint16) []expr.Any {
 	pl := &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
 	if hi == 0 || hi == lo {
-		return []expr.Any{pl, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(lo))}}
+		return []expr.Any{pl, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(lo)}}
 	}
 	return []expr.Any{pl,
-		&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(lo))},
-		&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(hi))},
+		&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: binaryutil.BigEndian.PutUint16(lo)},
+		&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: binaryutil.BigEndian.PutUint16(hi)},
 	}
 }

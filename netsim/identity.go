@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/portlab/portlab/scenarios"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,4 +58,4 @@ func ClientAddr(clients netip.Prefix, i int) (netip.Addr, bool) {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
-func scenariosRange(a netip.Addr) bool { return scenarios.BenchmarkRange().Contains(a) }
+func inRange(a netip.Addr) bool { return BenchmarkRange().Contains(a) }

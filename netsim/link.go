@@ -192,7 +192,7 @@ func (t *Topology) AddNeighbors(router, segment string, addrs []netip.Addr, macs
 	}
 	idx := l.Attrs().Index
 	for i, a := range addrs {
-		if !a.Is4() || !scenariosRange(a) {
+		if !a.Is4() || !inRange(a) {
 			return fmt.Errorf("neighbour %s on %s/%s: not an IPv4 address in 198.18.0.0/15", a, node, ifc.Name)
 		}
 		ip := net.IP(a.AsSlice())

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/portlab/portlab/scenarios"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -52,8 +51,7 @@ type holdReport struct {
 
 // helperHold builds the test topology with an agent inside and waits to be killed.
 func helperHold() {
-	s := mustScenario(testScenarioYAML)
-	topo, err := Build(context.Background(), s, Options{})
+	topo, err := Build(context.Background(), testSpec(), Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
 		os.Exit(1)
@@ -219,14 +217,6 @@ func diffLines(a, b string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func mustScenario(src string) *scenarios.Scenario {
-	s, err := scenarios.Parse("test.yaml", []byte(src))
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-
-	"github.com/portlab/portlab/scenarios"
 )
 
 // NodeKind says what a namespace stands for.
@@ -136,25 +134,33 @@ type member struct {
 // reservedIfnames collide with the loopback or with /proc/sys/net/*/conf/{all,default}.
 var reservedIfnames = map[string]bool{"lo": true, "all": true, "default": true, "br0": true}
 
-func makePlan(s *scenarios.Scenario) (*plan, error) {
+func makePlan(s *Spec) (*plan, error) {
+	p, err := layout(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	return p, nil
+}
+
+func layout(s *Spec) (*plan, error) {
 	p := &plan{bcast: map[int]bool{}, clientOf: map[string]int{}, byName: map[string]int{}}
 	segIdx := map[string]int{}
-	segs := s.Network.Segments
+	segs := s.Segments
 	for i, seg := range segs {
 		if _, dup := segIdx[seg.Name]; dup {
 			return nil, fmt.Errorf("segment %s: defined twice", seg.Name)
 		}
 		segIdx[seg.Name] = i
 		if !seg.Subnet.IsValid() {
-			return nil, fmt.Errorf("segment %s: no subnet (scenario defaults not applied?)", seg.Name)
+			return nil, fmt.Errorf("segment %s: no subnet", seg.Name)
 		}
-		for _, pf := range []scenarios.Prefix{seg.Subnet, seg.Clients} {
-			if pf.IsValid() && !inBenchmarkRange(pf.Prefix) {
-				return nil, fmt.Errorf("segment %s: %s is outside %s", seg.Name, pf.Prefix, scenarios.BenchmarkRange())
+		for _, pf := range []netip.Prefix{seg.Subnet, seg.Clients} {
+			if pf.IsValid() && !inBenchmarkRange(pf) {
+				return nil, fmt.Errorf("segment %s: %s is outside %s", seg.Name, pf, BenchmarkRange())
 			}
 		}
 		if seg.Clients.IsValid() && !seg.Clients.Addr().Is4() {
-			return nil, fmt.Errorf("segment %s: clients %s: only IPv4 ranges are supported", seg.Name, seg.Clients.Prefix)
+			return nil, fmt.Errorf("segment %s: clients %s: only IPv4 ranges are supported", seg.Name, seg.Clients)
 		}
 	}
 	addNode := func(n Node) (int, error) {
@@ -167,7 +173,7 @@ func makePlan(s *scenarios.Scenario) (*plan, error) {
 	}
 	// Members of each segment in address order: routers, MPs, the site, the clients.
 	members := make([][]member, len(segs))
-	for _, r := range s.Network.Routers {
+	for _, r := range s.Routers {
 		ni, err := addNode(Node{Name: RouterNode(r.Name), Kind: KindRouter, Object: r.Name})
 		if err != nil {
 			return nil, err
@@ -181,7 +187,7 @@ func makePlan(s *scenarios.Scenario) (*plan, error) {
 			members[si] = append(members[si], member{ni})
 		}
 	}
-	for _, mp := range s.ManagementPoints {
+	for _, mp := range s.MPs {
 		si, ok := segIdx[mp.Segment]
 		if !ok {
 			return nil, fmt.Errorf("mp %s: unknown segment %s", mp.Name, mp.Segment)
@@ -192,7 +198,7 @@ func makePlan(s *scenarios.Scenario) (*plan, error) {
 		}
 		members[si] = append(members[si], member{ni})
 	}
-	if s.Site.Segment != "" {
+	if s.Site != nil {
 		si, ok := segIdx[s.Site.Segment]
 		if !ok {
 			return nil, fmt.Errorf("site: unknown segment %s", s.Site.Segment)
@@ -207,7 +213,7 @@ func makePlan(s *scenarios.Scenario) (*plan, error) {
 		if !seg.Clients.IsValid() {
 			continue
 		}
-		ni, err := addNode(Node{Name: ClientNode(seg.Name), Kind: KindClient, Object: seg.Name, Clients: seg.Clients.Prefix.Masked()})
+		ni, err := addNode(Node{Name: ClientNode(seg.Name), Kind: KindClient, Object: seg.Name, Clients: seg.Clients.Masked()})
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +224,7 @@ func makePlan(s *scenarios.Scenario) (*plan, error) {
 	// Interfaces, addresses and veth pairs.
 	for si, seg := range segs {
 		ms := members[si]
-		subnet := seg.Subnet.Prefix.Masked()
+		subnet := seg.Subnet.Masked()
 		if !subnet.Addr().Is4() {
 			return nil, fmt.Errorf("segment %s: subnet %s: only IPv4 is supported", seg.Name, subnet)
 		}
@@ -297,7 +303,7 @@ func ifname(n *Node, segment string) string {
 }
 
 func inBenchmarkRange(p netip.Prefix) bool {
-	r := scenarios.BenchmarkRange()
+	r := BenchmarkRange()
 	return r.Contains(p.Addr()) && p.Bits() >= r.Bits()
 }
 
@@ -305,8 +311,8 @@ func inBenchmarkRange(p netip.Prefix) bool {
 // every client identity range along a shortest path through the router graph. Ties go
 // to the router listed first in the scenario, so both directions of a flow take the
 // same routers on a tree (stateful firewalls need that).
-func (p *plan) planRoutes(s *scenarios.Scenario, segIdx map[string]int, members [][]member) error {
-	segs := s.Network.Segments
+func (p *plan) planRoutes(s *Spec, segIdx map[string]int, members [][]member) error {
+	segs := s.Segments
 	// adjacency: segment -> routers (node indexes) on it, router -> segments
 	routersOn := make([][]int, len(segs))
 	linksOf := map[int][]int{}
@@ -340,9 +346,9 @@ func (p *plan) planRoutes(s *scenarios.Scenario, segIdx map[string]int, members 
 				}
 			}
 		}
-		dests := []netip.Prefix{tseg.Subnet.Prefix.Masked()}
+		dests := []netip.Prefix{tseg.Subnet.Masked()}
 		if tseg.Clients.IsValid() {
-			dests = append(dests, tseg.Clients.Prefix.Masked())
+			dests = append(dests, tseg.Clients.Masked())
 		}
 		clientNode, hasClients := p.clientOf[tseg.Name]
 		for ni := range p.nodes {

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/portlab/portlab/scenarios"
 )
 
 // These tests need no privilege: the plan is pure.
@@ -29,7 +27,8 @@ func routesOf(p *plan, node string) []string {
 }
 
 func TestPlanSimple(t *testing.T) {
-	p, err := makePlan(mustScenario(testScenarioYAML))
+	spec := testSpec()
+	p, err := makePlan(&spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,25 +82,17 @@ func TestPlanSimple(t *testing.T) {
 // A chain lan - r1 - mid - r2 - dc: two hops each way, and each router's routes point
 // at the other for what lies beyond.
 func TestPlanMultiHop(t *testing.T) {
-	s := mustScenario(`
-version: 1
-name: hops
-duration: 10s
-site: {code: PS1}
-network:
-  segments:
-    - {name: lan, clients: 198.18.16.0/20}
-    - {name: mid}
-    - {name: dc}
-  routers:
-    - {name: r1, links: [lan, mid]}
-    - {name: r2, links: [mid, dc]}
-management_points:
-  - {name: mp1, segment: dc}
-clients:
-  - {group: a, count: 1, segment: lan}
-`)
-	p, err := makePlan(s)
+	s := Spec{
+		Segments: []Segment{
+			{Name: "lan", Subnet: pfx("198.19.0.0/24"), Clients: pfx("198.18.16.0/20")},
+			{Name: "mid", Subnet: pfx("198.19.1.0/24")},
+			{Name: "dc", Subnet: pfx("198.19.2.0/24")},
+		},
+		Routers: []Router{{Name: "r1", Links: []string{"lan", "mid"}}, {Name: "r2", Links: []string{"mid", "dc"}}},
+		MPs:     []Host{{Name: "mp1", Segment: "dc"}},
+		Site:    &Host{Name: "site", Segment: "dc"},
+	}
+	p, err := makePlan(&s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,36 +119,6 @@ clients:
 	}
 }
 
-func TestPlanBuiltins(t *testing.T) {
-	bs, err := scenarios.Builtins()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range bs {
-		s, err := scenarios.LoadBuiltin(b.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := makePlan(s)
-		if err != nil {
-			t.Errorf("%s: %v", b.Name, err)
-			continue
-		}
-		for _, n := range p.nodes {
-			seen := map[string]bool{"lo": true}
-			for _, i := range n.Ifaces {
-				if seen[i.Name] || len(i.Name) > 15 || strings.Contains(i.Name, "portlab") {
-					t.Errorf("%s: %s: bad or duplicate interface name %q", b.Name, n.Name, i.Name)
-				}
-				seen[i.Name] = true
-				if i.Addr.IsValid() && !scenariosRange(i.Addr.Addr()) {
-					t.Errorf("%s: %s: address %s outside the benchmark range", b.Name, n.Name, i.Addr)
-				}
-			}
-		}
-	}
-}
-
 func TestClientAddr(t *testing.T) {
 	r := netip.MustParsePrefix("198.18.16.0/20")
 	for _, c := range []struct {
@@ -175,23 +136,23 @@ func TestClientAddr(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	topo := &Topology{s: mustScenario(testScenarioYAML)}
+	topo := &Topology{spec: testSpec()}
 	for _, c := range []struct {
-		rule scenarios.Rule
+		rule Rule
 		want string
 	}{
-		{scenarios.Rule{Name: "x", Proto: "icmp", Port: scenarios.PortRange{Lo: 1, Hi: 1}, Action: scenarios.Drop}, "port needs proto"},
-		{scenarios.Rule{Name: "x", From: "nowhere", Action: scenarios.Drop}, "unknown node"},
-		{scenarios.Rule{Name: "default", Action: scenarios.Drop}, "reserved"},
-		{scenarios.Rule{Name: "x", Action: "maybe"}, "unknown action"},
+		{Rule{Name: "x", Proto: ProtoICMP, Ports: PortRange{1, 1}, Action: Drop}, "port needs proto"},
+		{Rule{Name: "x", From: "nowhere", Action: Drop}, "unknown node"},
+		{Rule{Name: "default", Action: Drop}, "reserved"},
+		{Rule{Name: "x", Action: "maybe"}, "unknown action"},
 	} {
-		_, err := topo.compile(scenarios.Firewall{Rules: []scenarios.Rule{c.rule}})
+		_, err := topo.compile(Firewall{Rules: []Rule{c.rule}})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.rule, err, c.want)
 		}
 	}
 	// proto any with a port, from a segment with a client range: 2 protos x 2 prefixes.
-	prog, err := topo.compile(scenarios.Firewall{Rules: []scenarios.Rule{{Name: "r", Port: scenarios.PortRange{Lo: 80, Hi: 80}, From: "lan", Action: scenarios.Reject}}})
+	prog, err := topo.compile(Firewall{Rules: []Rule{{Name: "r", Ports: PortRange{80, 80}, From: "lan", Action: Reject}}})
 	if err != nil {
 		t.Fatal(err)
 	}

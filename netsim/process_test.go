@@ -155,7 +155,7 @@ func helperRootless() {
 }
 
 func rootlessRun() error {
-	topo, err := Build(context.Background(), mustScenario(testScenarioYAML), Options{CaptureDir: os.Getenv("PORTLAB_TEST_CAPDIR")})
+	topo, err := Build(context.Background(), testSpec(), Options{CaptureDir: os.Getenv("PORTLAB_TEST_CAPDIR")})
 	if err != nil {
 		return err
 	}

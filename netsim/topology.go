@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/portlab/portlab/scenarios"
 	"github.com/vishvananda/netns"
 )
 
@@ -28,6 +27,11 @@ type Options struct {
 	CaptureDir string
 	// Log receives progress at debug level; nil: discard.
 	Log *slog.Logger
+	// Fault, when set, is called before each build step with the step's name
+	// ("namespaces", "links", "firewall <router>", "pin", "capture"); a non-nil error
+	// fails the build at that step as if the kernel had refused it. Tests use it to
+	// prove that a machine failure (ErrIncapable) reaches the exit code.
+	Fault func(step string) error
 }
 
 // Topology is a built network. Its namespaces live as long as the Topology holds their
@@ -37,7 +41,7 @@ type Topology struct {
 	log   *slog.Logger
 	plan  *plan
 	ns    []netns.NsHandle // per plan node
-	s     *scenarios.Scenario
+	spec  Spec
 
 	mu       sync.Mutex
 	agents   map[*Agent]struct{}
@@ -64,17 +68,18 @@ func NewRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Build creates the scenario's network: namespaces, veth pairs, bridges, addresses,
-// routes, sysctls and firewalls, and (with Options.CaptureDir) starts the captures.
-// The scenario must have its defaults applied (scenarios.Parse and Load do that). On
-// error everything built so far is torn down again.
-func Build(ctx context.Context, s *scenarios.Scenario, opt Options) (*Topology, error) {
-	p, err := makePlan(s)
+// Build creates the spec's network: namespaces, veth pairs, bridges, addresses,
+// routes, sysctls and firewalls, and (with Options.CaptureDir) starts the captures. On
+// error everything built so far is torn down again. An error wraps ErrSpec when the
+// spec cannot be built anywhere, and ErrIncapable when this machine lacks a privilege
+// or kernel feature the step needed (the step and the kernel's error are kept too).
+func Build(ctx context.Context, spec Spec, opt Options) (*Topology, error) {
+	p, err := makePlan(&spec)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	if opt.Keep && Rootless() {
-		return nil, fmt.Errorf("keep: pinning namespaces needs root (a rootless run cannot mount under %s)", PinDir)
+		return nil, fmt.Errorf("%w: keep: pinning namespaces needs root (a rootless run cannot mount under %s)", ErrIncapable, PinDir)
 	}
 	if opt.RunID == "" {
 		opt.RunID = NewRunID()
@@ -86,12 +91,12 @@ func Build(ctx context.Context, s *scenarios.Scenario, opt Options) (*Topology, 
 		runID:  opt.RunID,
 		log:    opt.Log,
 		plan:   p,
-		s:      s,
+		spec:   spec,
 		agents: map[*Agent]struct{}{},
 		fw:     map[string]*firewall{},
 	}
 	if err := t.build(ctx, opt); err != nil {
-		errs := []error{err, t.Close()}
+		errs := []error{classify(err), t.Close()}
 		for _, n := range p.nodes {
 			if n.Pinned != "" {
 				errs = append(errs, unpin(n.Pinned)) // a failed build keeps nothing
@@ -104,6 +109,18 @@ func Build(ctx context.Context, s *scenarios.Scenario, opt Options) (*Topology, 
 
 func (t *Topology) build(ctx context.Context, opt Options) error {
 	p := t.plan
+	step := func(name string) error {
+		t.log.Debug("netsim: step", "step", name)
+		if opt.Fault != nil {
+			if err := opt.Fault(name); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return ctx.Err()
+	}
+	if err := step("namespaces"); err != nil {
+		return err
+	}
 	v6 := ipv6Present()
 	hs, err := newNamespaces(len(p.nodes), func(i int) error {
 		return nodeSysctls(&p.nodes[i], p.bcast[i], v6)
@@ -112,21 +129,27 @@ func (t *Topology) build(ctx context.Context, opt Options) error {
 		return err
 	}
 	t.ns = hs
-	if err := ctx.Err(); err != nil {
+	if err := step("links"); err != nil {
 		return err
 	}
 	if err := t.wire(ctx); err != nil {
 		return err
 	}
-	for ri, r := range t.s.Network.Routers {
+	for _, r := range t.spec.Routers {
 		if r.Firewall == nil {
 			continue
 		}
+		if err := step("firewall " + r.Name); err != nil {
+			return err
+		}
 		if err := t.SetFirewall(r.Name, *r.Firewall); err != nil {
-			return fmt.Errorf("router %s: %w", t.s.Network.Routers[ri].Name, err)
+			return fmt.Errorf("router %s: %w", r.Name, err)
 		}
 	}
 	if opt.Keep {
+		if err := step("pin"); err != nil {
+			return err
+		}
 		for i := range p.nodes {
 			path, err := pin(t.ns[i], PinPrefix+t.runID+"-"+p.nodes[i].Name)
 			if err != nil {
@@ -136,6 +159,9 @@ func (t *Topology) build(ctx context.Context, opt Options) error {
 		}
 	}
 	if opt.CaptureDir != "" {
+		if err := step("capture"); err != nil {
+			return err
+		}
 		if err := t.startCaptures(opt.CaptureDir); err != nil {
 			return err
 		}

@@ -19,59 +19,20 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/portlab/portlab/scenarios"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
 // testScenarioYAML: two client segments and the data centre joined by one firewall,
 // two MPs and the site server on dc (so dc is a switch).
-const testScenarioYAML = `
-version: 1
-name: netsim-test
-duration: 60s
-site: {code: PS1, segment: dc}
-network:
-  segments:
-    - {name: lan, clients: 198.18.0.0/17}
-    - {name: lan2, clients: 198.18.128.0/20}
-    - {name: dc}
-  routers:
-    - name: fw
-      links: [lan, lan2, dc]
-      firewall:
-        default: accept
-        rules:
-          - {name: open, proto: tcp, port: 8080, action: accept}
-          - {name: blocked, proto: tcp, port: 8443, action: drop}
-          - {name: refused, proto: tcp, port: 8444-8445, action: reject}
-          - {name: lan2-udp, proto: udp, from: lan2, to: dc, action: reject}
-management_points:
-  - {name: mp1, segment: dc}
-  - {name: mp2, segment: dc}
-clients:
-  - {group: a, count: 10, segment: lan}
-  - {group: b, count: 10, segment: lan2}
-`
-
 func buildTest(t *testing.T, opt Options) *Topology {
 	t.Helper()
-	return buildScenario(t, mustScenario(testScenarioYAML), opt)
+	return buildSpec(t, testSpec(), opt)
 }
 
-// buildBuiltin builds a built-in scenario's network.
-func buildBuiltin(t *testing.T, name string) *Topology {
-	t.Helper()
-	s, err := scenarios.LoadBuiltin(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buildScenario(t, s, Options{})
-}
-
-// buildScenario builds s after the root check and host guard, and tears it down (an
+// buildSpec builds s after the root check and host guard, and tears it down (an
 // error doing so fails the test) when the test ends.
-func buildScenario(t *testing.T, s *scenarios.Scenario, opt Options) *Topology {
+func buildSpec(t *testing.T, s Spec, opt Options) *Topology {
 	t.Helper()
 	requireRoot(t)
 	hostGuard(t)
@@ -338,9 +299,9 @@ func TestRulesChangeMidRun(t *testing.T) {
 	}
 
 	// The change: 8080 closed for new connections, 8443 opened.
-	err = topo.SetFirewall("fw", scenarios.Firewall{Default: scenarios.Accept, Rules: []scenarios.Rule{
-		{Name: "open", Proto: "tcp", Port: scenarios.PortRange{Lo: 8443, Hi: 8443}, Action: scenarios.Accept},
-		{Name: "closed", Proto: "tcp", Port: scenarios.PortRange{Lo: 8080, Hi: 8080}, Action: scenarios.Drop},
+	err = topo.SetFirewall("fw", Firewall{Default: Accept, Rules: []Rule{
+		{Name: "open", Proto: ProtoTCP, Ports: PortRange{8443, 8443}, Action: Accept},
+		{Name: "closed", Proto: ProtoTCP, Ports: PortRange{8080, 8080}, Action: Drop},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +362,7 @@ func TestLinks(t *testing.T) {
 				addrs, _ := netlink.AddrList(l, netlink.FAMILY_ALL)
 				for _, a := range addrs {
 					ip, _ := netip.AddrFromSlice(a.IP)
-					if !ip.IsLoopback() && !scenariosRange(ip.Unmap()) {
+					if !ip.IsLoopback() && !inRange(ip.Unmap()) {
 						return fmt.Errorf("%s has %s, outside 198.18.0.0/15", name, ip)
 					}
 				}
@@ -435,7 +396,7 @@ func TestLinks(t *testing.T) {
 // TestDirectedBroadcast uses the built-in wake-up scenario: ra forwards directed
 // broadcasts, rb does not, rc does but its firewall drops UDP 9.
 func TestDirectedBroadcast(t *testing.T) {
-	topo := buildBuiltin(t, "wake-up")
+	topo := buildSpec(t, wakeSpec(), Options{})
 
 	recv := map[string]*net.UDPConn{}
 	for _, seg := range []string{"lan-a", "lan-b", "lan-c"} {
@@ -578,8 +539,7 @@ func TestCapture(t *testing.T) {
 func TestKeepAndClean(t *testing.T) {
 	requireRoot(t)
 	hostGuard(t)
-	s := mustScenario(testScenarioYAML)
-	topo, err := Build(context.Background(), s, Options{Keep: true})
+	topo, err := Build(context.Background(), testSpec(), Options{Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +640,7 @@ func TestAgentLifetime(t *testing.T) {
 // TestStaticNeighbors: after AddNeighbors, the router sends to a client address with
 // the given MAC as Ethernet destination, without asking ARP.
 func TestStaticNeighbors(t *testing.T) {
-	topo := buildBuiltin(t, "wake-up")
+	topo := buildSpec(t, wakeSpec(), Options{})
 	target := clientAddr(t, topo, "lan-a", 9)
 	mac := net.HardwareAddr{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x09}
 	if err := topo.AddNeighbors("ra", "lan-a", []netip.Addr{target}, []net.HardwareAddr{mac}); err != nil {
@@ -734,4 +694,27 @@ func TestStaticNeighbors(t *testing.T) {
 		}
 	}
 	t.Fatalf("no frame to %s seen on lan-a", target)
+}
+
+// A capability failure during the build (injected at a step) keeps its cause and the
+// step, wraps ErrIncapable, and leaves nothing behind.
+func TestBuildFaultIncapable(t *testing.T) {
+	requireRoot(t)
+	hostGuard(t)
+	for _, step := range []string{"namespaces", "links", "firewall fw"} {
+		_, err := Build(context.Background(), testSpec(), Options{Fault: func(s string) error {
+			if s == step {
+				return unix.EOPNOTSUPP // as the kernel answers for a missing feature
+			}
+			return nil
+		}})
+		if !errors.Is(err, ErrIncapable) || !errors.Is(err, unix.EOPNOTSUPP) || !strings.Contains(err.Error(), step) {
+			t.Errorf("fault at %s: %v; want ErrIncapable wrapping EOPNOTSUPP and naming the step", step, err)
+		}
+	}
+	bad := testSpec()
+	bad.Segments[0].Clients = pfx("10.0.0.0/16")
+	if _, err := Build(context.Background(), bad, Options{}); !errors.Is(err, ErrSpec) || errors.Is(err, ErrIncapable) {
+		t.Errorf("address outside the benchmark range: %v; want ErrSpec", err)
+	}
 }

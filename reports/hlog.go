@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,42 +24,34 @@ const (
 func (e EncodedHist) Histogram() (*hdrhistogram.Histogram, error) {
 	h, err := hdrhistogram.Decode([]byte(e.Data))
 	if err != nil {
-		return nil, fmt.Errorf("decode %s histogram %s: %w", e.Kind, tagString(e.Tags), err)
+		return nil, fmt.Errorf("decode %s histogram %s: %w", e.Kind, e.Tags, err)
 	}
 	return h, nil
 }
 
 // EncodeHist encodes h (values in microseconds) for Result.Hists.
-func EncodeHist(kind string, tags map[string]string, h *hdrhistogram.Histogram) (EncodedHist, error) {
+func EncodeHist(kind string, tags HistTags, h *hdrhistogram.Histogram) (EncodedHist, error) {
 	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
-		return EncodedHist{}, fmt.Errorf("encode %s histogram %s: %w", kind, tagString(tags), err)
+		return EncodedHist{}, fmt.Errorf("encode %s histogram %s: %w", kind, tags, err)
 	}
 	return EncodedHist{Kind: kind, Tags: tags, Data: string(b)}, nil
 }
 
-// tag reads a histogram tag under any of its spellings: harness/metrics.Key says "op",
-// RequestStats says "operation".
-func tag(tags map[string]string, names ...string) string {
-	for _, n := range names {
-		if v := tags[n]; v != "" {
-			return v
-		}
+// seriesTags are the tags of the series e belongs to (see HlogTag): request histograms
+// of every group and MP merge into one series per operation, transport, port and
+// outcome; the per-group kinds keep their group.
+func seriesTags(e EncodedHist) HistTags {
+	t := HistTags{Operation: e.Tags.Operation, Transport: e.Tags.Transport, Port: e.Tags.Port, Outcome: e.Tags.Outcome}
+	if t.Outcome == "ok" {
+		t.Outcome = ""
 	}
-	return ""
-}
-
-func tagString(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
+	switch e.Kind {
+	case KindLatency, KindServiceTime:
+	default:
+		t.Group = e.Tags.Group
 	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+"="+tags[k])
-	}
-	return "{" + strings.Join(parts, ",") + "}"
+	return t
 }
 
 // HlogTag names the series a histogram belongs to in latency.hlog and the .hgrm files:
@@ -70,21 +63,21 @@ func tagString(tags map[string]string) string {
 //
 //	latency.policy.http.8080          latency.policy.http.80.timeout
 //	push_latency.tcp.pushed           fallback_delay.stale
-func HlogTag(e EncodedHist) string {
-	parts := []string{e.Kind}
-	for _, v := range []string{tag(e.Tags, "op", "operation"), tag(e.Tags, "transport"), tag(e.Tags, "port")} {
-		if v != "" && v != "0" {
+func HlogTag(e EncodedHist) string { return hlogTag(e.Kind, seriesTags(e)) }
+
+func hlogTag(kind string, t HistTags) string {
+	parts := []string{kind}
+	for _, v := range []string{t.Operation, t.Transport} {
+		if v != "" {
 			parts = append(parts, v)
 		}
 	}
-	if o := tag(e.Tags, "outcome"); o != "" && o != "ok" {
-		parts = append(parts, o)
+	if t.Port != 0 {
+		parts = append(parts, strconv.Itoa(t.Port))
 	}
-	switch e.Kind {
-	case KindLatency, KindServiceTime:
-	default:
-		if g := tag(e.Tags, "group"); g != "" {
-			parts = append(parts, g)
+	for _, v := range []string{t.Outcome, t.Group} {
+		if v != "" {
+			parts = append(parts, v)
 		}
 	}
 	return sanitizeTag(strings.Join(parts, "."))
@@ -104,6 +97,7 @@ func sanitizeTag(s string) string {
 type TaggedHist struct {
 	Tag  string
 	Kind string
+	Tags HistTags // the series' tags (seriesTags)
 	Hist *hdrhistogram.Histogram
 }
 
@@ -123,7 +117,7 @@ func MergedHists(r *Result) ([]TaggedHist, error) {
 			}
 			continue
 		}
-		by[t] = &TaggedHist{Tag: t, Kind: e.Kind, Hist: h}
+		by[t] = &TaggedHist{Tag: t, Kind: e.Kind, Tags: seriesTags(e), Hist: h}
 	}
 	out := make([]TaggedHist, 0, len(by))
 	for _, m := range by {

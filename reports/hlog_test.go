@@ -24,9 +24,9 @@ func TestHlogRoundTrip(t *testing.T) {
 	c.RecordValues(5_000_000, 7)
 	r := sample()
 	r.Hists = []EncodedHist{
-		mustEncode(t, KindLatency, map[string]string{"op": "policy", "transport": "http", "port": "8080", "outcome": "ok", "group": "pushed"}, a),
-		mustEncode(t, KindLatency, map[string]string{"operation": "policy", "transport": "http", "port": "8080", "outcome": "ok", "group": "other"}, b),
-		mustEncode(t, KindLatency, map[string]string{"op": "policy", "transport": "http", "port": "80", "outcome": "timeout", "group": "stale"}, c),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 8080, Outcome: "ok", Group: "pushed"}, a),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 8080, Outcome: "ok", Group: "other"}, b),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 80, Outcome: "timeout", Group: "stale"}, c),
 	}
 	want := map[string]*hdrhistogram.Histogram{"latency.policy.http.8080": a.Clone(), "latency.policy.http.80.timeout": c}
 	want["latency.policy.http.8080"].Merge(b)

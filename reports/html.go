@@ -267,16 +267,15 @@ func latencySection(r *Result, hists []TaggedHist) (section, error) {
 		if t.Kind != KindLatency || t.Hist.TotalCount() == 0 {
 			continue
 		}
-		f := strings.Split(t.Tag, ".") // latency.op.transport.port[.outcome]
-		if len(f) < 2 {
+		op, outcome := t.Tags.Operation, t.Tags.Outcome
+		if op == "" {
 			continue
 		}
-		op := f[1]
-		label := strings.Join(f[2:], ":")
-		outcome := ""
-		if len(f) > 4 {
-			label = strings.Join(f[2:4], ":")
-			outcome = strings.Join(f[4:], ".")
+		label := t.Tags.Transport
+		if t.Tags.Port != 0 {
+			label += ":" + strconv.Itoa(t.Tags.Port)
+		}
+		if outcome != "" {
 			label += " " + outcome
 		}
 		if label == "" {

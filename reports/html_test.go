@@ -39,7 +39,7 @@ func histOf(t testing.TB, seed uint64, n int, median float64, tail float64) *hdr
 	return h
 }
 
-func mustEncode(t testing.TB, kind string, tags map[string]string, h *hdrhistogram.Histogram) EncodedHist {
+func mustEncode(t testing.TB, kind string, tags HistTags, h *hdrhistogram.Histogram) EncodedHist {
 	t.Helper()
 	e, err := EncodeHist(kind, tags, h)
 	if err != nil {
@@ -105,14 +105,14 @@ func richSample(t testing.TB) *Result {
 	r.Notes = []string{"the load generator fell behind: 3 requests started more than 10ms late"}
 	r.Scenario = json.RawMessage(`{"version":1,"name":"port-change","duration":"60s","seed":1,"clients":[{"group":"pushed","count":300,"http_port":80}]}`)
 	r.Hists = []EncodedHist{
-		mustEncode(t, KindLatency, map[string]string{"op": "policy", "transport": "http", "port": "8080", "outcome": "ok", "group": "pushed", "mp": "mp1"}, histOf(t, 1, 4000, 2100, 8)),
-		mustEncode(t, KindLatency, map[string]string{"op": "policy", "transport": "http", "port": "80", "outcome": "ok", "group": "pushed", "mp": "mp1"}, histOf(t, 2, 3000, 1800, 6)),
-		mustEncode(t, KindLatency, map[string]string{"op": "policy", "transport": "http", "port": "80", "outcome": "ok", "group": "fallback", "mp": "mp1"}, histOf(t, 3, 1000, 1900, 6)),
-		mustEncode(t, KindLatency, map[string]string{"op": "policy", "transport": "http", "port": "80", "outcome": "timeout", "group": "stale", "mp": "mp1"}, histOf(t, 4, 600, 5_000_000, 1)),
-		mustEncode(t, KindLatency, map[string]string{"op": "longpoll", "transport": "http", "port": "80", "outcome": "ok", "group": "http-poll"}, histOf(t, 5, 900, 800, 4)),
-		mustEncode(t, KindServiceTime, map[string]string{"op": "policy", "transport": "http", "port": "8080", "outcome": "ok", "group": "pushed"}, histOf(t, 6, 4000, 1900, 5)),
-		mustEncode(t, KindFallbackDelay, map[string]string{"group": "fallback"}, histOf(t, 7, 190, 21_000_000, 1.4)),
-		mustEncode(t, KindPushLatency, map[string]string{"transport": "tcp", "group": "tcp"}, histOf(t, 8, 200, 800, 5)),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 8080, Outcome: "ok", Group: "pushed", MP: "mp1"}, histOf(t, 1, 4000, 2100, 8)),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 80, Outcome: "ok", Group: "pushed", MP: "mp1"}, histOf(t, 2, 3000, 1800, 6)),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 80, Outcome: "ok", Group: "fallback", MP: "mp1"}, histOf(t, 3, 1000, 1900, 6)),
+		mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 80, Outcome: "timeout", Group: "stale", MP: "mp1"}, histOf(t, 4, 600, 5_000_000, 1)),
+		mustEncode(t, KindLatency, HistTags{Operation: "longpoll", Transport: "http", Port: 80, Outcome: "ok", Group: "http-poll"}, histOf(t, 5, 900, 800, 4)),
+		mustEncode(t, KindServiceTime, HistTags{Operation: "policy", Transport: "http", Port: 8080, Outcome: "ok", Group: "pushed"}, histOf(t, 6, 4000, 1900, 5)),
+		mustEncode(t, KindFallbackDelay, HistTags{Group: "fallback"}, histOf(t, 7, 190, 21_000_000, 1.4)),
+		mustEncode(t, KindPushLatency, HistTags{Transport: "tcp", Group: "tcp"}, histOf(t, 8, 200, 800, 5)),
 	}
 	return r
 }

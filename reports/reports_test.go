@@ -103,7 +103,8 @@ func TestWriteAndRead(t *testing.T) {
 func TestReadRefusesOtherVersions(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"v2.json":    `{"schema_version": 2}`,
+		"v1.json":    `{"schema_version": 1}`,
+		"v3.json":    `{"schema_version": 3}`,
 		"none.json":  `{"scenario": "x"}`,
 		"notjs.json": `garbage`,
 	} {

@@ -2,11 +2,14 @@ package reports
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // SchemaVersion is the version of the result.json layout. Readers refuse other versions.
-const SchemaVersion = 1
+// Version 2: histogram tags are structured (HistTags), ports are numbers.
+const SchemaVersion = 2
 
 // Run statuses.
 const (
@@ -73,15 +76,18 @@ type Percentiles struct {
 
 // GroupOutcome is what happened to one client group.
 type GroupOutcome struct {
-	Group         string       `json:"group"`
-	Count         int          `json:"count"`
-	Managed       int          `json:"managed"`   // at the end
-	Unmanaged     int          `json:"unmanaged"` // at the end
-	Asleep        int          `json:"asleep"`    // still asleep at the end
-	Fallbacks     int          `json:"fallbacks"` // clients that succeeded on the alternate port
-	FallbackDelay Percentiles  `json:"fallback_delay"`
-	PortsUsed     map[int]int  `json:"ports_used,omitempty"` // port -> clients whose last success was there
-	Transitions   []Transition `json:"transitions,omitempty"`
+	Group         string      `json:"group"`
+	Count         int         `json:"count"`
+	Managed       int         `json:"managed"`   // at the end
+	Unmanaged     int         `json:"unmanaged"` // at the end
+	Asleep        int         `json:"asleep"`    // still asleep at the end
+	Fallbacks     int         `json:"fallbacks"` // clients that succeeded on the alternate port
+	FallbackDelay Percentiles `json:"fallback_delay"`
+	PortsUsed     map[int]int `json:"ports_used,omitempty"` // port -> clients whose last success was there
+	// Installed is port -> clients installed with it at the end (CCMHTTPPORT for HTTP
+	// clients, CCMHTTPSPORT for HTTPS ones): who a reconfiguration reached.
+	Installed   map[int]int  `json:"installed_ports,omitempty"`
+	Transitions []Transition `json:"transitions,omitempty"`
 }
 
 // Transition is a count of clients of a group changing state in one second.
@@ -206,9 +212,38 @@ type GateVerdict struct {
 
 // EncodedHist is one histogram, HdrHistogram V2 compressed, base64.
 type EncodedHist struct {
-	Kind string            `json:"kind"` // latency, service_time, fallback_delay, push_latency, time_to_managed
-	Tags map[string]string `json:"tags"`
-	Data string            `json:"data"` // values in microseconds
+	Kind string   `json:"kind"` // latency, service_time, fallback_delay, push_latency, time_to_managed
+	Tags HistTags `json:"tags"`
+	Data string   `json:"data"` // values in microseconds
+}
+
+// HistTags say which requests a histogram holds; empty fields do not apply. They are
+// the same fields (and spellings) as RequestStats.
+type HistTags struct {
+	Operation string `json:"operation,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	Port      int    `json:"port,omitempty"`
+	Outcome   string `json:"outcome,omitempty"`
+	Group     string `json:"group,omitempty"`
+	MP        string `json:"mp,omitempty"`
+}
+
+func (t HistTags) String() string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("operation", t.Operation)
+	add("transport", t.Transport)
+	if t.Port != 0 {
+		add("port", strconv.Itoa(t.Port))
+	}
+	add("outcome", t.Outcome)
+	add("group", t.Group)
+	add("mp", t.MP)
+	return "{" + strings.Join(parts, ",") + "}"
 }
 
 // Failed lists the gates that did not pass.

@@ -22,7 +22,7 @@ const (
 	DefaultUnmanagedAfter    = 3
 	DefaultServiceTime       = time.Millisecond
 	DefaultPolicyBytes       = 4096
-	DefaultTLSKey            = "rsa-2048"
+	DefaultTLSKey            = KeyRSA2048
 	DefaultWakeRetries       = 2
 	DefaultWakeRate          = 1000
 )
@@ -69,7 +69,7 @@ func (s *Scenario) ApplyDefaults() {
 			mp.TLS.Resumption = ptr(true)
 		}
 		if mp.ServiceTime.Dist == "" {
-			mp.ServiceTime.Dist = "fixed"
+			mp.ServiceTime.Dist = DistFixed
 			if mp.ServiceTime.Mean == 0 && mp.ServiceTime.Min == 0 && mp.ServiceTime.Max == 0 {
 				mp.ServiceTime.Mean = Duration(DefaultServiceTime)
 			}
@@ -79,7 +79,7 @@ func (s *Scenario) ApplyDefaults() {
 	for i := range s.Clients {
 		g := &s.Clients[i]
 		if g.Scheme == "" {
-			g.Scheme = "http"
+			g.Scheme = SchemeHTTP
 		}
 		setInt(&g.HTTPPort, p.HTTP.Default)
 		setInt(&g.HTTPSPort, p.HTTPS.Default)
@@ -87,7 +87,7 @@ func (s *Scenario) ApplyDefaults() {
 			g.KnowsAlternate = ptr(true)
 		}
 		if g.Notification == "" {
-			g.Notification = "tcp"
+			g.Notification = NotifyTCP
 		}
 		setDur(&g.PolicyInterval, DefaultPolicyInterval)
 		setDur(&g.HeartbeatInterval, DefaultHeartbeatInterval)
@@ -103,7 +103,7 @@ func (s *Scenario) ApplyDefaults() {
 		e := &s.Timeline[i]
 		if r := e.Reconfigure; r != nil {
 			if r.Method == "" {
-				r.Method = "portswitch"
+				r.Method = MethodPortSwitch
 			}
 			if r.Fraction == 0 {
 				r.Fraction = 1
@@ -118,11 +118,11 @@ func (s *Scenario) ApplyDefaults() {
 			f.Default, f.Rules = fw.Default, fw.Rules
 		}
 		if n := e.Notify; n != nil && n.Action == "" {
-			n.Action = "machine-policy"
+			n.Action = ActionMachinePolicy
 		}
 		if w := e.Wake; w != nil {
 			if w.Mode == "" {
-				w.Mode = "unicast"
+				w.Mode = WakeUnicast
 			}
 			if w.Retries == nil {
 				w.Retries = ptr(DefaultWakeRetries)
@@ -151,7 +151,7 @@ func (fw *Firewall) applyDefaults() {
 			r.Name = fmt.Sprintf("rule%d", j+1)
 		}
 		if r.Proto == "" {
-			r.Proto = "any"
+			r.Proto = ProtoAny
 		}
 	}
 }

@@ -113,8 +113,5 @@ func MetricNames() []string {
 	return names
 }
 
-// Operations are the client request kinds gates can filter on.
-var operations = []string{"location", "registration", "policy", "heartbeat", "longpoll"}
-
-// Operations lists the request operations.
-func Operations() []string { return slices.Clone(operations) }
+// Operations lists the request operations gates can filter on.
+func Operations() []string { return Operation("").Values() }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,19 +159,17 @@ const (
 
 // UnmarshalText accepts accept, drop or reject.
 func (a *Action) UnmarshalText(b []byte) error {
-	switch v := Action(strings.TrimSpace(string(b))); v {
-	case Accept, Drop, Reject:
+	v := Action(strings.TrimSpace(string(b)))
+	if slices.Contains(v.Values(), string(v)) {
 		*a = v
 		return nil
-	default:
-		return fmt.Errorf("unknown action %q%s (want accept, drop or reject)", v, didYouMean(string(v), []string{"accept", "drop", "reject"}))
 	}
+	vals := v.Values()
+	return fmt.Errorf("unknown action %q%s (want %s or %s)", v, didYouMean(string(v), vals), strings.Join(vals[:len(vals)-1], ", "), vals[len(vals)-1])
 }
 
 // JSONSchema describes Action as an enum.
-func (Action) JSONSchema() *jsonschema.Schema {
-	return &jsonschema.Schema{Type: "string", Enum: []any{"accept", "drop", "reject"}}
-}
+func (a Action) JSONSchema() *jsonschema.Schema { return enumSchema(a.Values()) }
 
 // Value is a gate threshold as written: a number, a percentage, a duration or a size.
 // Validation turns it into a number in the metric's unit (Num).

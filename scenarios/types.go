@@ -1,3 +1,12 @@
+// Package scenarios is portlab's scenario format (version 1): the Go types a scenario
+// YAML file decodes into, the strict loader that reports every problem of a file with
+// file:line:col, the one place where defaults are filled (ApplyDefaults), semantic
+// validation, the JSON Schema generated from the types, the gate metrics, and the
+// built-in scenarios and the starter file embedded in the binary.
+//
+// It is not the run: plan lowers a validated scenario into what the agents need, and
+// nothing here touches the network or starts a process. It imports no other portlab
+// package.
 package scenarios
 
 // CurrentVersion is the only scenario format version this build reads.
@@ -48,8 +57,8 @@ type Site struct {
 	Segment string `yaml:"segment,omitempty" json:"segment,omitempty"`
 	// Client request, notification and wake-up ports the site publishes.
 	Ports SitePorts `yaml:"ports,omitempty" json:"ports,omitempty"`
-	// Site systems use the custom website (SMSWEB in IIS) and answer on the site's
-	// custom ports; informational in the result, since the ports above are what count.
+	// Site systems use the custom website (SMSWEB in IIS). Recorded in the result only:
+	// it changes no port in this version (the ports above are what the site serves).
 	CustomWebsite bool `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
 }
 
@@ -93,8 +102,8 @@ type Segment struct {
 	// inside 198.18.0.0/15 and outside every subnet, so the gateway is never inside it.
 	// Subnet-directed broadcasts for wake-up go to this range's broadcast address.
 	Clients Prefix `yaml:"clients,omitempty" json:"clients,omitempty"`
-	// Internet-facing segment: clients here are internet-based and never see the site's
-	// Active Directory publication. Informational; reachability is the firewalls' job.
+	// Internet-facing segment: clients here are internet-based. Recorded in the result
+	// only in this version; what they reach is the firewalls' job.
 	Internet bool `yaml:"internet,omitempty" json:"internet,omitempty"`
 }
 
@@ -127,7 +136,7 @@ type Rule struct {
 	// Name used for the rule's counters in the result (default rule<N>, 1-based).
 	Name string `yaml:"name,omitempty" json:"name,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$"`
 	// Protocol: tcp, udp, icmp or any (default any).
-	Proto string `yaml:"proto,omitempty" json:"proto,omitempty" jsonschema:"enum=tcp,enum=udp,enum=icmp,enum=any"`
+	Proto Proto `yaml:"proto,omitempty" json:"proto,omitempty"`
 	// Destination port or range, such as 443 or 8000-8999 (tcp and udp only).
 	Port PortRange `yaml:"port,omitempty" json:"port,omitempty"`
 	// Source segment name.
@@ -164,7 +173,7 @@ type ManagementPoint struct {
 // TLS configures the MP's server certificate, issued by a per-run CA the clients trust.
 type TLS struct {
 	// Key type: ecdsa-p256, rsa-2048 or rsa-3072 (default rsa-2048, as most ConfigMgr PKI).
-	Key string `yaml:"key,omitempty" json:"key,omitempty" jsonschema:"enum=ecdsa-p256,enum=rsa-2048,enum=rsa-3072"`
+	Key TLSKey `yaml:"key,omitempty" json:"key,omitempty"`
 	// Allow TLS session resumption (default true).
 	Resumption *bool `yaml:"resumption,omitempty" json:"resumption,omitempty"`
 }
@@ -172,7 +181,7 @@ type TLS struct {
 // ServiceTime is how long an MP works on a request.
 type ServiceTime struct {
 	// fixed, uniform or exponential (default fixed).
-	Dist string `yaml:"dist,omitempty" json:"dist,omitempty" jsonschema:"enum=fixed,enum=uniform,enum=exponential"`
+	Dist Dist `yaml:"dist,omitempty" json:"dist,omitempty"`
 	// fixed: the time; exponential: the mean.
 	Mean Duration `yaml:"mean,omitempty" json:"mean,omitempty"`
 	// uniform: lower bound.
@@ -193,7 +202,7 @@ type ClientGroup struct {
 	// client picks one at random from the MPLIST of its site, seeded).
 	MP string `yaml:"mp,omitempty" json:"mp,omitempty"`
 	// Request protocol: http or https (default http; https is an HTTPS-only client with a PKI certificate).
-	Scheme string `yaml:"scheme,omitempty" json:"scheme,omitempty" jsonschema:"enum=http,enum=https"`
+	Scheme Scheme `yaml:"scheme,omitempty" json:"scheme,omitempty"`
 	// HTTP request port the client was installed with (CCMHTTPPORT; default the site's HTTP default).
 	HTTPPort int `yaml:"http_port,omitempty" json:"http_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
 	// HTTPS request port the client was installed with (CCMHTTPSPORT; default the site's HTTPS default).
@@ -203,7 +212,7 @@ type ClientGroup struct {
 	KnowsAlternate *bool `yaml:"knows_alternate,omitempty" json:"knows_alternate,omitempty"`
 	// Notification channel: tcp (the notification port, falling back to long polling),
 	// http or https (long polling only), off (default tcp).
-	Notification string `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"enum=tcp,enum=http,enum=https,enum=off"`
+	Notification NotifyMode `yaml:"notification,omitempty" json:"notification,omitempty"`
 	// Machine policy polling interval, compressed from the real 60 min (default 10s).
 	PolicyInterval Duration `yaml:"policy_interval,omitempty" json:"policy_interval,omitempty"`
 	// Keep-alive interval of the TCP notification session, compressed from the real
@@ -252,7 +261,8 @@ type SitePortsChange struct {
 	Notification *int `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"minimum=1,maximum=65535"`
 	// New wake-up port.
 	Wakeup *int `yaml:"wakeup,omitempty" json:"wakeup,omitempty" jsonschema:"minimum=1,maximum=65535"`
-	// Turn the custom website on or off.
+	// Record that the custom website was turned on or off. It changes no port in this
+	// version: give the new ports with http and https.
 	CustomWebsite *bool `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
 }
 
@@ -271,7 +281,7 @@ type Reconfigure struct {
 	Group string `yaml:"group" json:"group"`
 	// push, ccmsetup or portswitch (default portswitch). push takes the site's current
 	// ports; the others take the ports given here.
-	Method string `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"enum=push,enum=ccmsetup,enum=portswitch"`
+	Method Method `yaml:"method,omitempty" json:"method,omitempty"`
 	// New HTTP request port.
 	HTTPPort int `yaml:"http_port,omitempty" json:"http_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
 	// New HTTPS request port.
@@ -297,7 +307,7 @@ type Notify struct {
 	// Group to notify (absent: every group).
 	Group string `yaml:"group,omitempty" json:"group,omitempty"`
 	// What the notification asks for (default machine-policy).
-	Action string `yaml:"action,omitempty" json:"action,omitempty" jsonschema:"enum=machine-policy,enum=user-policy,enum=hardware-inventory"`
+	Action NotifyAction `yaml:"action,omitempty" json:"action,omitempty"`
 }
 
 // Wake sends magic packets from the site server to the site's wake-up port.
@@ -305,7 +315,7 @@ type Wake struct {
 	// Group whose clients are woken.
 	Group string `yaml:"group" json:"group"`
 	// unicast (to each client's address) or broadcast (subnet-directed) (default unicast).
-	Mode string `yaml:"mode,omitempty" json:"mode,omitempty" jsonschema:"enum=unicast,enum=broadcast"`
+	Mode WakeMode `yaml:"mode,omitempty" json:"mode,omitempty"`
 	// Extra transmissions of each packet (default 2, as the site server's retries).
 	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty" jsonschema:"minimum=0,maximum=10"`
 	// Packets per second the site server sends at most (default 1000).
@@ -317,7 +327,7 @@ type MPAction struct {
 	// Management point name.
 	Name string `yaml:"name" json:"name"`
 	// stop or start.
-	Action string `yaml:"action" json:"action" jsonschema:"enum=stop,enum=start"`
+	Action MPOp `yaml:"action" json:"action"`
 }
 
 // Gate is one pass/fail check on the result: metric, optional filters, comparison, value.
@@ -327,13 +337,13 @@ type Gate struct {
 	// Only this client group.
 	Group string `yaml:"group,omitempty" json:"group,omitempty"`
 	// Only this operation: location, registration, policy, heartbeat, longpoll.
-	Operation string `yaml:"operation,omitempty" json:"operation,omitempty" jsonschema:"enum=location,enum=registration,enum=policy,enum=heartbeat,enum=longpoll"`
+	Operation Operation `yaml:"operation,omitempty" json:"operation,omitempty"`
 	// Only requests to this port.
 	Port int `yaml:"port,omitempty" json:"port,omitempty" jsonschema:"minimum=1,maximum=65535"`
 	// Only this transport: http, https or tcp.
-	Transport string `yaml:"transport,omitempty" json:"transport,omitempty" jsonschema:"enum=http,enum=https,enum=tcp"`
+	Transport Transport `yaml:"transport,omitempty" json:"transport,omitempty"`
 	// Only this outcome (for error_rate): refused, timeout, reset, tls_error, http_5xx...
-	Outcome string `yaml:"outcome,omitempty" json:"outcome,omitempty"`
+	Outcome Outcome `yaml:"outcome,omitempty" json:"outcome,omitempty"`
 	// Only this management point (MP cost metrics, and requests it served).
 	MP string `yaml:"mp,omitempty" json:"mp,omitempty"`
 	// Only this router (firewall counters).
@@ -341,7 +351,7 @@ type Gate struct {
 	// Only this firewall rule (firewall counters).
 	Rule string `yaml:"rule,omitempty" json:"rule,omitempty"`
 	// Comparison: <, <=, >, >=, ==, !=.
-	Op string `yaml:"op" json:"op" jsonschema:"enum=<,enum=<=,enum=>,enum=>=,enum===,enum=!="`
+	Op Comparison `yaml:"op" json:"op"`
 	// Threshold: a number, a fraction or percentage (0.5, 50%), a duration (250ms) or a size (64MiB), as the metric needs.
 	Value Value `yaml:"value" json:"value"`
 }

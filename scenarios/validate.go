@@ -322,7 +322,7 @@ func (v *validator) network() {
 
 func (v *validator) firewall(path string, fw Firewall) {
 	if fw.Default != "" {
-		v.oneOf(path+".default", string(fw.Default), "action", "accept", "drop", "reject")
+		checkEnum(v, path+".default", fw.Default, "action")
 	}
 	v.rules(path+".rules", fw.Rules)
 }
@@ -336,8 +336,8 @@ func (v *validator) rules(path string, rules []Rule) {
 			v.errf(rp+".name", "use lower case letters, digits, dashes and underscores", "invalid rule name %q", r.Name)
 		}
 		v.unique(rp+".name", r.Name, "rule", seen)
-		v.oneOf(rp+".proto", r.Proto, "protocol", "tcp", "udp", "icmp", "any")
-		if !r.Port.IsZero() && r.Proto != "tcp" && r.Proto != "udp" {
+		checkEnum(v, rp+".proto", r.Proto, "protocol")
+		if !r.Port.IsZero() && r.Proto != ProtoTCP && r.Proto != ProtoUDP {
 			v.errf(rp+".port", "set `proto: tcp` or `proto: udp`", "a port needs proto tcp or udp, not %s", r.Proto)
 		}
 		if r.From != "" {
@@ -380,9 +380,9 @@ func (v *validator) mps() {
 			}
 		}
 		v.ref(path+".site", mp.Site, "site", sites)
-		v.oneOf(path+".tls.key", mp.TLS.Key, "key type", "ecdsa-p256", "rsa-2048", "rsa-3072")
+		checkEnum(v, path+".tls.key", mp.TLS.Key, "key type")
 		st := mp.ServiceTime
-		v.oneOf(path+".service_time.dist", st.Dist, "distribution", "fixed", "uniform", "exponential")
+		checkEnum(v, path+".service_time.dist", st.Dist, "distribution")
 		switch st.Dist {
 		case "fixed", "exponential":
 			if st.Mean < 0 || st.Mean.D() > 10*time.Second {
@@ -493,7 +493,7 @@ func (v *validator) clients() {
 		if g.MP != "" {
 			v.ref(path+".mp", g.MP, "management point", mpNames(v.s))
 		}
-		v.oneOf(path+".scheme", g.Scheme, "scheme", "http", "https")
+		checkEnum(v, path+".scheme", g.Scheme, "scheme")
 		if v.written(path + ".http_port") {
 			v.port(path+".http_port", g.HTTPPort, false)
 		}
@@ -503,7 +503,7 @@ func (v *validator) clients() {
 		if g.HTTPPort == g.HTTPSPort && (v.written(path+".http_port") || v.written(path+".https_port")) { // both defaulted: the site's ports were reported
 			v.errf(path+".https_port", "HTTP and HTTPS need different ports (PORTSWITCH.VBS refuses equal ports)", "https_port %d equals http_port", g.HTTPSPort)
 		}
-		v.oneOf(path+".notification", g.Notification, "notification transport", "tcp", "http", "https", "off")
+		checkEnum(v, path+".notification", g.Notification, "notification transport")
 		v.dur(path+".policy_interval", g.PolicyInterval, 100*time.Millisecond, MaxDuration)
 		v.dur(path+".heartbeat_interval", g.HeartbeatInterval, 100*time.Millisecond, 24*time.Hour)
 		v.dur(path+".connect_timeout", g.ConnectTimeout, 10*time.Millisecond, time.Minute)
@@ -583,8 +583,8 @@ func (v *validator) timeline() {
 		if r := e.Reconfigure; r != nil {
 			p := path + ".reconfigure"
 			v.ref(p+".group", r.Group, "group", groups)
-			v.oneOf(p+".method", r.Method, "method", "push", "ccmsetup", "portswitch")
-			if r.Method != "push" && r.HTTPPort == 0 && r.HTTPSPort == 0 {
+			checkEnum(v, p+".method", r.Method, "method")
+			if r.Method != MethodPush && r.HTTPPort == 0 && r.HTTPSPort == 0 {
 				v.errf(p, "give http_port and/or https_port, or use method: push to take the site's ports", "reconfigure by %s names no port", r.Method)
 			}
 			v.port(p+".http_port", r.HTTPPort, true)
@@ -608,12 +608,12 @@ func (v *validator) timeline() {
 			if nt.Group != "" {
 				v.ref(path+".notify.group", nt.Group, "group", groups)
 			}
-			v.oneOf(path+".notify.action", nt.Action, "notification action", "machine-policy", "user-policy", "hardware-inventory")
+			checkEnum(v, path+".notify.action", nt.Action, "notification action")
 		}
 		if w := e.Wake; w != nil {
 			p := path + ".wake"
 			v.ref(p+".group", w.Group, "group", groups)
-			v.oneOf(p+".mode", w.Mode, "mode", "unicast", "broadcast")
+			checkEnum(v, p+".mode", w.Mode, "mode")
 			if r := *w.Retries; r < 0 || r > 10 {
 				v.errf(p+".retries", "", "retries %d out of range 0 to 10", r)
 			}
@@ -623,7 +623,7 @@ func (v *validator) timeline() {
 		}
 		if m := e.MP; m != nil {
 			v.ref(path+".mp.name", m.Name, "management point", mps)
-			v.oneOf(path+".mp.action", m.Action, "mp action", "stop", "start")
+			checkEnum(v, path+".mp.action", m.Action, "mp action")
 		}
 	}
 }
@@ -708,15 +708,17 @@ func (v *validator) gates() {
 			v.ref(path+".group", g.Group, "group", groups)
 		}
 		if check(FOperation, g.Operation != "", "operation") {
-			v.oneOf(path+".operation", g.Operation, "operation", Operations()...)
+			checkEnum(v, path+".operation", g.Operation, "operation")
 		}
 		if check(FPort, g.Port != 0, "port") {
 			v.port(path+".port", g.Port, false)
 		}
 		if check(FTransport, g.Transport != "", "transport") {
-			v.oneOf(path+".transport", g.Transport, "transport", "http", "https", "tcp")
+			checkEnum(v, path+".transport", g.Transport, "transport")
 		}
-		check(FOutcome, g.Outcome != "", "outcome")
+		if check(FOutcome, g.Outcome != "", "outcome") && !g.Outcome.Valid() {
+			v.errf(path+".outcome", "an HTTP status is written http_500; http_* is any HTTP error", "unknown outcome %q (want %s or http_<status>)", g.Outcome, strings.Join(g.Outcome.Values(), ", "))
+		}
 		if check(FMP, g.MP != "", "mp") {
 			v.ref(path+".mp", g.MP, "management point", mps)
 		}
@@ -733,7 +735,7 @@ func (v *validator) gates() {
 		if ok && spec.Allows(FRule) && g.Rule == "" {
 			v.errf(path, "add `router:` and `rule:`", "metric %s needs a router and a rule", g.Metric)
 		}
-		v.oneOf(path+".op", g.Op, "comparison", "<", "<=", ">", ">=", "==", "!=")
+		checkEnum(v, path+".op", g.Op, "comparison")
 		if g.Value.Raw == "" {
 			v.errf(path+".value", "", "value is required")
 		} else if ok {

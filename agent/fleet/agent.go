@@ -3,10 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/portlab/portlab/agent"
@@ -14,15 +11,17 @@ import (
 
 // Agent commands (agent.Command.Cmd) and their Args.
 const (
-	CmdConfig      = "config"      // Args: FleetConfig; answer "ready" with ReadyData
-	CmdStart       = "start"       // Args: optional StartArgs
-	CmdReconfigure = "reconfigure" // Args: Reconfigure; ack Data: {"clients": n}
-	CmdSitePorts   = "site_ports"  // Args: SitePorts
-	CmdSleep       = "sleep"       // Args: Selector; ack Data: {"clients": n}
-	CmdWake        = "wake"        // Args: WakeArgs; ack Data: {"clients": n}
-	CmdExpectWake  = "expect_wake" // Args: WakeArgs: wake-up packets are being sent now; ack Data: {"clients": n}
-	CmdStop        = "stop"        // no Args: final, then exit
+	CmdConfig      = agent.CmdConfig // Args: Config; answer "ready" with ReadyData
+	CmdStart       = "start"         // Args: optional StartArgs
+	CmdReconfigure = "reconfigure"   // Args: Reconfigure; ack Data: {"clients": n}
+	CmdSitePorts   = "site_ports"    // Args: SitePorts
+	CmdSleep       = "sleep"         // Args: Selector; ack Data: {"clients": n}
+	CmdWake        = "wake"          // Args: WakeArgs; ack Data: {"clients": n}
+	CmdExpectWake  = "expect_wake"   // Args: WakeArgs: wake-up packets are being sent now; ack Data: {"clients": n}
+	CmdStop        = "stop"          // no Args: final, then exit
 )
+
+// Commands answered with agent.Count report how many clients they affected.
 
 // ReadyData is the "ready" message's Data.
 type ReadyData struct {
@@ -41,167 +40,130 @@ type WakeArgs struct {
 	SentNS int64 `json:"sent_ns,omitempty"` // when the wake-up packet was sent, unix ns
 }
 
-type countData struct {
-	Clients int `json:"clients"`
+// Agent is `portlab agent fleet`, driven by agent.Serve: it builds the fleet at
+// "config", starts it at "start", sends a snapshot (Report) every second from the start
+// and, at the end, the last interval as a snapshot and the whole run (Report with
+// client states) as the final. It ends when the duration has passed, on "stop", when
+// stdin closes or when ctx ends.
+type Agent struct {
+	// Options are the fleet's non-JSON settings (tests inject a dialer).
+	Options Options
+
+	f     *Fleet
+	n     *nic
+	ticks *time.Ticker
 }
 
-// RunAgent is `portlab agent fleet`: it reads agent protocol commands from in, streams a
-// "snapshot" (Report) every second after "start" and a "final" (Report with client
-// states) at the end, and returns when the duration has passed, on "stop", when in
-// closes or when ctx ends.
-func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger, opt Options) error {
-	w := agent.NewWriter(out)
-	cmds, readErr := agent.Commands(ctx, in)
-
-	var f *Fleet
-	var n *nic
-	var tick <-chan time.Time
-	var done <-chan struct{}
-	finish := func() error {
-		if f == nil {
-			return nil
-		}
-		// The last interval goes out as an ordinary snapshot, so the per-second series
-		// is complete; then the whole run as the final report.
-		f.Stop()
-		if last, err := f.Collect(); err == nil {
-			w.Send(agent.TypeSnapshot, 0, last)
-		}
-		rep, err := f.Final()
-		if err != nil {
-			w.SendError(0, err)
-			return err
-		}
-		return w.Send(agent.TypeFinal, 0, rep)
+// Configure builds the fleet (it sends nothing yet) and starts the sleeping clients'
+// NIC listener.
+func (a *Agent) Configure(ctx context.Context, env agent.Env, args json.RawMessage) (any, error) {
+	var cfg Config
+	if err := json.Unmarshal(args, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	reply := func(c agent.Command, data any, err error) {
-		if err != nil {
-			w.SendError(c.ID, fmt.Errorf("%s: %w", c.Cmd, err))
-			return
-		}
-		w.Send(agent.TypeAck, c.ID, data)
+	f, err := NewFleet(cfg, a.Options)
+	if err != nil {
+		return nil, err
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), finish())
-		case <-done:
-			return finish()
-		case <-tick:
-			rep, err := f.Collect()
-			if err != nil {
-				w.SendError(0, err)
-				continue
+	a.f = f
+	a.n = &nic{f: f, log: env.Log, expected: map[int]time.Time{}}
+	if cfg.NIC != "" {
+		go func() {
+			if err := a.n.run(ctx, cfg.NIC); err != nil && ctx.Err() == nil {
+				env.Log.Error("wake-up listener stopped", "err", err)
+				env.Warn(err)
 			}
-			if err := w.Send(agent.TypeSnapshot, 0, rep); err != nil {
-				f.Stop()
-				return fmt.Errorf("fleet agent: write snapshot: %w", err)
-			}
-		case c, ok := <-cmds:
-			if !ok {
-				err := <-readErr
-				if errors.Is(err, io.EOF) {
-					err = nil // stdin closed: the orchestrator is gone or done
-				}
-				return errors.Join(err, finish())
-			}
-			if f == nil && c.Cmd != CmdConfig {
-				reply(c, nil, errors.New("first command must be config"))
-				continue
-			}
-			switch c.Cmd {
-			case CmdConfig:
-				if f != nil {
-					reply(c, nil, errors.New("already configured"))
-					continue
-				}
-				var cfg FleetConfig
-				if err := json.Unmarshal(c.Args, &cfg); err != nil {
-					w.SendError(c.ID, fmt.Errorf("config: %w", err))
-					return fmt.Errorf("fleet agent: config: %w", err)
-				}
-				nf, err := NewFleet(cfg, opt)
-				if err != nil {
-					w.SendError(c.ID, fmt.Errorf("config: %w", err))
-					return fmt.Errorf("fleet agent: %w", err)
-				}
-				f = nf
-				n = &nic{f: f, log: log, expected: map[int]time.Time{}}
-				if cfg.NIC != "" {
-					go func() {
-						if err := n.run(ctx, cfg.NIC); err != nil && ctx.Err() == nil {
-							log.Error("wake-up listener stopped", "err", err)
-							w.SendError(0, err)
-						}
-					}()
-				}
-				log.Info("fleet configured", "segment", cfg.Segment, "clients", len(f.clients), "workers", len(f.workers))
-				w.Send(agent.TypeReady, c.ID, ReadyData{Clients: len(f.clients), Workers: len(f.workers)})
-			case CmdStart:
-				var a StartArgs
-				if len(c.Args) > 0 {
-					if err := json.Unmarshal(c.Args, &a); err != nil {
-						reply(c, nil, err)
-						continue
-					}
-				}
-				err := f.Start(ctx, a.StartTime)
-				if err == nil {
-					t := time.NewTicker(time.Second)
-					defer t.Stop()
-					tick = t.C
-					done = f.Done()
-				}
-				reply(c, nil, err)
-			case CmdReconfigure:
-				var r Reconfigure
-				err := json.Unmarshal(c.Args, &r)
-				n := 0
-				if err == nil {
-					n, err = f.Reconfigure(r)
-				}
-				reply(c, countData{n}, err)
-			case CmdSitePorts:
-				var p SitePorts
-				err := json.Unmarshal(c.Args, &p)
-				if err == nil {
-					f.SetSitePorts(p)
-				}
-				reply(c, nil, err)
-			case CmdSleep:
-				var s Selector
-				err := json.Unmarshal(c.Args, &s)
-				n := 0
-				if err == nil {
-					n, err = f.Sleep(s)
-				}
-				reply(c, countData{n}, err)
-			case CmdWake:
-				var a WakeArgs
-				err := json.Unmarshal(c.Args, &a)
-				n := 0
-				if err == nil {
-					var sent time.Time
-					if a.SentNS != 0 {
-						sent = time.Unix(0, a.SentNS)
-					}
-					n, err = f.Wake(a.Selector, sent)
-				}
-				reply(c, countData{n}, err)
-			case CmdExpectWake:
-				var a WakeArgs
-				err := json.Unmarshal(c.Args, &a)
-				k := 0
-				if err == nil {
-					k, err = n.expect(a.Selector, time.Unix(0, a.SentNS))
-				}
-				reply(c, countData{k}, err)
-			case CmdStop:
-				w.Send(agent.TypeAck, c.ID, nil)
-				return finish()
-			default:
-				reply(c, nil, fmt.Errorf("unknown command %q", c.Cmd))
-			}
-		}
+		}()
 	}
+	env.Log.Info("fleet configured", "segment", cfg.Segment, "clients", len(f.clients), "workers", len(f.workers))
+	return ReadyData{Clients: len(f.clients), Workers: len(f.workers)}, nil
 }
+
+// Handle runs one command.
+func (a *Agent) Handle(ctx context.Context, cmd string, args json.RawMessage) (any, error) {
+	f := a.f
+	switch cmd {
+	case CmdStart:
+		var s StartArgs
+		if err := agent.Decode(cmd, args, &s); err != nil {
+			return nil, err
+		}
+		if err := f.Start(ctx, s.StartTime); err != nil {
+			return nil, err
+		}
+		a.ticks = time.NewTicker(time.Second)
+		return nil, nil
+	case CmdReconfigure:
+		var r Reconfigure
+		if err := agent.Decode(cmd, args, &r); err != nil {
+			return nil, err
+		}
+		n, err := f.Reconfigure(r)
+		return agent.Count{Clients: n}, err
+	case CmdSitePorts:
+		var p SitePorts
+		if err := agent.Decode(cmd, args, &p); err != nil {
+			return nil, err
+		}
+		f.SetSitePorts(p)
+		return nil, nil
+	case CmdSleep:
+		var s Selector
+		if err := agent.Decode(cmd, args, &s); err != nil {
+			return nil, err
+		}
+		n, err := f.Sleep(s)
+		return agent.Count{Clients: n}, err
+	case CmdWake:
+		var w WakeArgs
+		if err := agent.Decode(cmd, args, &w); err != nil {
+			return nil, err
+		}
+		var sent time.Time
+		if w.SentNS != 0 {
+			sent = time.Unix(0, w.SentNS)
+		}
+		n, err := f.Wake(w.Selector, sent)
+		return agent.Count{Clients: n}, err
+	case CmdExpectWake:
+		var w WakeArgs
+		if err := agent.Decode(cmd, args, &w); err != nil {
+			return nil, err
+		}
+		n, err := a.n.expect(w.Selector, time.Unix(0, w.SentNS))
+		return agent.Count{Clients: n}, err
+	case CmdStop:
+		return nil, agent.ErrStop
+	}
+	return nil, fmt.Errorf("unknown command %q", cmd)
+}
+
+// Ticks paces snapshots from the start (nil before it).
+func (a *Agent) Ticks() <-chan time.Time {
+	if a.ticks == nil {
+		return nil
+	}
+	return a.ticks.C
+}
+
+// Finished is closed when the run is over.
+func (a *Agent) Finished() <-chan struct{} { return a.f.Done() }
+
+// Snapshot is the interval since the previous one; nothing before the start.
+func (a *Agent) Snapshot() (any, error) {
+	if !a.f.isStarted() {
+		return nil, nil
+	}
+	return a.f.Collect()
+}
+
+// Stop ends the run and waits for every client goroutine.
+func (a *Agent) Stop() {
+	if a.ticks != nil {
+		a.ticks.Stop()
+	}
+	a.f.Stop()
+}
+
+// Final is the whole run, with every client's final state.
+func (a *Agent) Final() (any, error) { return a.f.Final() }

@@ -117,13 +117,13 @@ func benchScale(b *testing.B, n int, nofile uint64) {
 	}
 
 	ramp, settle, window := 10*time.Second, 5*time.Second, 15*time.Second
-	cfg := FleetConfig{Segment: "bench", Identities: mustPrefix("127.2.0.0/16"), Seed: 1,
+	cfg := filled(Config{Segment: "bench", Identities: mustPrefix("127.2.0.0/16"), Seed: 1,
 		MPs:       []MP{{Name: "mp1", Addr: mustAddr("127.0.0.1")}},
 		SitePorts: SitePorts{HTTP: RequestPort{Default: hp}, Notification: np},
 		Duration:  Duration(ramp + settle + window + time.Second), Ramp: Duration(ramp),
 		Groups: []Group{{Name: "g", Count: n, Notification: "tcp", PolicyInterval: Duration(10 * time.Second),
 			KeepAlive: Duration(15 * time.Second), KeepIdle: Duration(2 * time.Second),
-			ConnectTimeout: Duration(5 * time.Second)}}}
+			ConnectTimeout: Duration(5 * time.Second)}}})
 	runtime.GC()
 	debug.FreeOSMemory()
 	rss0 := rssBytes(os.Getpid())

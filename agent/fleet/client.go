@@ -199,23 +199,22 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 	return finish(nil)
 }
 
-// pickFromList picks an MP from an MPLIST at random (seeded), addressed by the fleet's
-// MP list when it names it, else by the entry's own address.
+// pickFromList picks an MP from an MPLIST at random (seeded). An MPLIST names MPs but
+// carries no addresses or ports: the fleet's MP list resolves the name (as DNS would
+// for a real client); a name it does not know is not picked.
 func (f *Fleet) pickFromList(list wire.MPList, seed uint64) (MP, bool) {
-	if len(list.MPs) == 0 {
-		return MP{}, false
-	}
-	e := list.MPs[rand.New(rand.NewPCG(seed, 0x4d504c495354)).IntN(len(list.MPs))]
-	for _, m := range f.cfg.MPs {
-		if m.Name == e.Name {
-			return m, true
+	var known []MP
+	for _, e := range list.MPs {
+		for _, m := range f.cfg.MPs {
+			if m.Name == e.Name {
+				known = append(known, m)
+			}
 		}
 	}
-	a, err := netip.ParseAddr(e.Addr)
-	if err != nil {
+	if len(known) == 0 {
 		return MP{}, false
 	}
-	return MP{Name: e.Name, Addr: a, Site: e.SiteCode, FQDN: e.FQDN}, true
+	return known[rand.New(rand.NewPCG(seed, 0x4d504c495354)).IntN(len(known))], true
 }
 
 // errRunOver: the run ended during an operation.

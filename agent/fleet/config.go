@@ -1,4 +1,4 @@
-// Package client simulates ConfigMgr clients: one state machine per client (location,
+// Package fleet simulates ConfigMgr clients: one state machine per client (location,
 // registration, policy, heartbeat, default→alternate port fallback, the notification
 // channel, sleep and wake) and the fleet that runs thousands of them in one process as
 // an open-model load generator.
@@ -9,7 +9,7 @@
 // its metrics.Recorder, so nothing on the hot path is locked. An idle client costs a
 // struct and, with a notification session, one goroutine parked in a socket read.
 //
-//	orchestrator --stdin JSON lines--> RunAgent --> Fleet --ctrl--> worker 1..W
+//	orchestrator --stdin JSON lines--> agent.Serve --> Fleet --ctrl--> worker 1..W
 //	                                      ^                          | heap of due times
 //	             <--stdout snapshots------+-- Collect each second    v
 //	                                                        cycle goroutines --> MP
@@ -20,38 +20,20 @@
 package fleet
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
-	"github.com/portlab/portlab/scenarios"
-	"github.com/portlab/portlab/wire"
+	"github.com/portlab/portlab/agent"
 )
 
-// Duration is a time.Duration that reads and writes JSON as Go duration text ("5s");
-// plain numbers are nanoseconds.
-type Duration time.Duration
+// Duration is Go duration text in JSON ("5s").
+type Duration = agent.Duration
 
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalText writes "5s".
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText reads "5s".
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("duration %q: %w", b, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// FleetConfig is the "config" command's Args: everything one fleet agent (one client
-// segment) needs.
-type FleetConfig struct {
+// Config is the "config" command's Args: everything one fleet agent (one client
+// segment) needs. What the scenario decides comes filled in; Normalize adds only the
+// load engine's own knobs.
+type Config struct {
 	// Segment name, for logs.
 	Segment string `json:"segment"`
 	// Client identity range; the fleet's n-th client (groups in order) binds
@@ -144,45 +126,21 @@ type Group struct {
 	Backlog int `json:"backlog,omitempty"`
 	// Jitter of each planned cycle, as a fraction of the interval (default 0.1).
 	Jitter float64 `json:"jitter,omitempty"`
-	// Notification keep-alive interval on the TCP session (default 60s, compressed from 15 min).
-	KeepAlive Duration `json:"keepalive,omitempty"`
-	// How long a long poll asks the MP to hold (default wire.DefaultLongPollWait).
-	LongPollWait Duration `json:"longpoll_wait,omitempty"`
+	// Notification keep-alive interval on the TCP session (compressed from ~15 min).
+	KeepAlive Duration `json:"keepalive"`
+	// How long a long poll asks the MP to hold.
+	LongPollWait Duration `json:"longpoll_wait"`
 	// While long polling after a TCP failure, try TCP again this often (default 30s).
 	TCPRetry Duration `json:"tcp_retry,omitempty"`
 }
 
-// GroupFromScenario converts a scenario client group (defaults applied) to a Group with
-// global indexes [first, first+Count).
-func GroupFromScenario(g scenarios.ClientGroup, first int) Group {
-	out := Group{
-		Name: g.Group, First: first, Count: g.Count, MP: g.MP, Scheme: g.Scheme,
-		HTTPPort: g.HTTPPort, HTTPSPort: g.HTTPSPort, Notification: g.Notification,
-		PolicyInterval: Duration(g.PolicyInterval.D()), HeartbeatInterval: Duration(g.HeartbeatInterval.D()),
-		ConnectTimeout: Duration(g.ConnectTimeout.D()), UnmanagedAfter: g.UnmanagedAfter, Asleep: g.Asleep,
-		KeepAlive: Duration(g.NotificationKeepalive.D()), LongPollWait: Duration(g.LongPollWait.D()),
-		KnowsAlternate: g.KnowsAlternate == nil || *g.KnowsAlternate,
-	}
-	if g.Retries != nil {
-		out.Retries = *g.Retries
-	}
-	return out
-}
+// ErrConfig: the fleet configuration is invalid. It wraps agent.ErrConfig.
+var ErrConfig = fmt.Errorf("%w: fleet", agent.ErrConfig)
 
-// SitePortsFromScenario converts the scenario's site ports.
-func SitePortsFromScenario(p scenarios.SitePorts) SitePorts {
-	return SitePorts{
-		HTTP:         RequestPort{p.HTTP.Default, p.HTTP.Alternate},
-		HTTPS:        RequestPort{p.HTTPS.Default, p.HTTPS.Alternate},
-		Notification: p.Notification,
-	}
-}
-
-// ErrConfig: the fleet configuration is invalid.
-var ErrConfig = errors.New("invalid fleet config")
-
-// Normalize fills defaults and validates.
-func (c *FleetConfig) Normalize() error {
+// Normalize validates c and fills the load engine's own knobs (lateness threshold,
+// request timeout, idle keep-alive, backlog, jitter, TCP retry); what a scenario
+// decides must already be set.
+func (c *Config) Normalize() error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...) }
 	if c.Duration <= 0 {
 		return bad("duration must be positive")
@@ -206,8 +164,8 @@ func (c *FleetConfig) Normalize() error {
 		}
 		mps[m.Name] = true
 	}
-	if c.SitePorts.Notification == 0 {
-		c.SitePorts.Notification = scenarios.DefaultNotificationPort
+	if c.SitePorts.Notification == 0 || c.SitePorts.HTTP.Default == 0 || c.SitePorts.HTTPS.Default == 0 {
+		return bad("site ports: http, https and notification are required")
 	}
 	total := 0
 	for i := range c.Groups {
@@ -218,28 +176,30 @@ func (c *FleetConfig) Normalize() error {
 		if g.MP != "" && !mps[g.MP] {
 			return bad("group %s: unknown management point %q", g.Name, g.MP)
 		}
-		if g.Scheme == "" {
-			g.Scheme = "http"
-		}
 		if g.Scheme != "http" && g.Scheme != "https" {
 			return bad("group %s: scheme %q", g.Name, g.Scheme)
-		}
-		setInt(&g.HTTPPort, c.SitePorts.HTTP.Default)
-		setInt(&g.HTTPSPort, c.SitePorts.HTTPS.Default)
-		if g.Notification == "" {
-			g.Notification = "tcp"
 		}
 		switch g.Notification {
 		case "tcp", "http", "https", "off":
 		default:
 			return bad("group %s: notification %q", g.Name, g.Notification)
 		}
-		setDur(&g.PolicyInterval, scenarios.DefaultPolicyInterval)
-		setDur(&g.HeartbeatInterval, scenarios.DefaultHeartbeatInterval)
-		setDur(&g.ConnectTimeout, scenarios.DefaultConnectTimeout)
+		if g.HTTPPort <= 0 || g.HTTPPort > 65535 || g.HTTPSPort <= 0 || g.HTTPSPort > 65535 {
+			return bad("group %s: installed ports %d/%d", g.Name, g.HTTPPort, g.HTTPSPort)
+		}
+		for _, d := range []struct {
+			name string
+			v    Duration
+		}{{"policy_interval", g.PolicyInterval}, {"heartbeat_interval", g.HeartbeatInterval},
+			{"connect_timeout", g.ConnectTimeout}, {"keepalive", g.KeepAlive}, {"longpoll_wait", g.LongPollWait}} {
+			if d.v <= 0 {
+				return bad("group %s: %s must be positive", g.Name, d.name)
+			}
+		}
+		if g.UnmanagedAfter <= 0 {
+			return bad("group %s: unmanaged_after must be positive", g.Name)
+		}
 		setDur(&g.RequestTimeout, 30*time.Second)
-		setDur(&g.KeepAlive, 60*time.Second)
-		setDur(&g.LongPollWait, wire.DefaultLongPollWait)
 		setDur(&g.TCPRetry, 30*time.Second)
 		// A real client polls hourly and its connections do not outlive the exchange
 		// (IIS drops idle ones after 120 s). With compressed intervals a fixed idle time
@@ -247,9 +207,6 @@ func (c *FleetConfig) Normalize() error {
 		// like real ones) would never meet a new SYN: idle connections close well within
 		// a cycle.
 		setDur(&g.KeepIdle, min(5*time.Second, g.PolicyInterval.D()/4))
-		if g.UnmanagedAfter == 0 {
-			g.UnmanagedAfter = scenarios.DefaultUnmanagedAfter
-		}
 		if g.Backlog == 0 {
 			g.Backlog = 1
 		}
@@ -271,12 +228,6 @@ func (c *FleetConfig) Normalize() error {
 		c.Workers = 0 // chosen by NewFleet from GOMAXPROCS
 	}
 	return nil
-}
-
-func setInt(p *int, def int) {
-	if *p == 0 {
-		*p = def
-	}
 }
 
 func setDur(p *Duration, def time.Duration) {

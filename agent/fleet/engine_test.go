@@ -13,11 +13,11 @@ import (
 	"github.com/portlab/portlab/metrics"
 )
 
-func planConfig(seed int64) FleetConfig {
-	cfg := FleetConfig{Identities: loopIDs, MPs: []MP{{Name: "mp1", Addr: loopIDs.Addr()}}, Seed: seed,
+func planConfig(seed int64) Config {
+	cfg := filled(Config{Identities: loopIDs, MPs: []MP{{Name: "mp1", Addr: loopIDs.Addr()}}, Seed: seed,
 		Duration: Duration(time.Minute), Ramp: Duration(5 * time.Second),
 		Groups: []Group{{Name: "a", Count: 50, PolicyInterval: Duration(10 * time.Second)},
-			{Name: "b", First: 50, Count: 50, PolicyInterval: Duration(3 * time.Second), Jitter: 0.3}}}
+			{Name: "b", First: 50, Count: 50, PolicyInterval: Duration(3 * time.Second), Jitter: 0.3}}})
 	if err := cfg.Normalize(); err != nil {
 		panic(err)
 	}
@@ -129,7 +129,7 @@ func TestAgentProtocol(t *testing.T) {
 	outR, outW := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- RunAgent(context.Background(), inR, outW, slog.New(slog.DiscardHandler), Options{})
+		errc <- agent.Serve(context.Background(), inR, outW, slog.New(slog.DiscardHandler), &Agent{})
 		outW.Close()
 	}()
 	w, r := agent.NewWriter(inW), agent.NewReader(outR)
@@ -168,7 +168,7 @@ func TestAgentProtocol(t *testing.T) {
 		t.Fatalf("snapshot groups %+v", rep.Groups)
 	}
 	send(CmdWake, 3, WakeArgs{Selector: Selector{Group: "z"}, SentNS: time.Now().UnixNano()})
-	var cnt countData
+	var cnt agent.Count
 	json.Unmarshal(next(agent.TypeAck).Data, &cnt)
 	if cnt.Clients != 3 {
 		t.Fatalf("woke %d", cnt.Clients)

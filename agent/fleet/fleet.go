@@ -22,9 +22,9 @@ type Options struct {
 	Dial DialFunc
 }
 
-// Fleet runs the simulated clients of one FleetConfig.
+// Fleet runs the simulated clients of one Config.
 type Fleet struct {
-	cfg     FleetConfig
+	cfg     Config
 	conn    *connector
 	msgs    *messages
 	clients []*client
@@ -32,7 +32,7 @@ type Fleet struct {
 
 	t0     time.Time
 	cancel context.CancelFunc
-	runCtx context.Context
+	done   chan struct{}  // closed when the run is over
 	wg     sync.WaitGroup // cycle and notification goroutines
 	wwg    sync.WaitGroup // workers
 
@@ -49,7 +49,7 @@ type Fleet struct {
 var ErrNotStarted = errors.New("fleet not started")
 
 // NewFleet builds the clients of cfg (normalized here) without sending anything.
-func NewFleet(cfg FleetConfig, opt Options) (*Fleet, error) {
+func NewFleet(cfg Config, opt Options) (*Fleet, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func NewFleet(cfg FleetConfig, opt Options) (*Fleet, error) {
 }
 
 // Config returns the normalized configuration.
-func (f *Fleet) Config() FleetConfig { return f.cfg }
+func (f *Fleet) Config() Config { return f.cfg }
 
 // Start plans every client from start (zero: the config's StartTime, or now) and runs
 // until ctx ends, the duration passes or Stop.
@@ -123,9 +123,11 @@ func (f *Fleet) Start(ctx context.Context, start time.Time) error {
 	}
 	f.t0 = start
 	f.lastColl = start
-	f.runCtx, f.cancel = context.WithDeadline(ctx, start.Add(f.cfg.Duration.D()))
+	runCtx, cancel := context.WithDeadline(ctx, start.Add(f.cfg.Duration.D()))
+	f.cancel = cancel
+	f.done = make(chan struct{})
+	context.AfterFunc(runCtx, func() { close(f.done) })
 	for _, w := range f.workers {
-		w.ctx = f.runCtx
 		for _, c := range w.clients {
 			if !c.asleep {
 				w.schedule(c)
@@ -134,20 +136,18 @@ func (f *Fleet) Start(ctx context.Context, start time.Time) error {
 		f.wwg.Add(1)
 		go func() {
 			defer f.wwg.Done()
-			w.run(f.runCtx)
+			w.run(runCtx)
 		}()
 	}
 	return nil
 }
 
-// Done is closed when the run is over (duration, Stop or the parent context).
+// Done is closed when the run is over (duration, Stop or the parent context); nil
+// before Start.
 func (f *Fleet) Done() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.runCtx == nil {
-		return nil
-	}
-	return f.runCtx.Done()
+	return f.done
 }
 
 // onWorkers runs fn on every worker's goroutine (or directly, once it has exited) and
@@ -293,7 +293,7 @@ func (f *Fleet) Sleep(s Selector) (int, error) {
 				c.idle.close()
 				c.idle = nil
 			}
-			w.transition(c, now, "", "asleep", 0)
+			w.transition(c, now, "", "asleep")
 			mu.Lock()
 			n++
 			mu.Unlock()
@@ -335,7 +335,7 @@ func (f *Fleet) Wake(s Selector, sent time.Time) (int, error) {
 			c.located = false
 			c.wakeSent = sent
 			w.rec.Add(metrics.CWoken, c.g.Name, 1)
-			w.transition(c, now, "asleep", "awake", 0)
+			w.transition(c, now, "asleep", "awake")
 			w.schedule(c)
 			mu.Lock()
 			n++
@@ -374,8 +374,8 @@ type ClientState struct {
 	State     string `json:"state"`
 	Asleep    bool   `json:"asleep,omitempty"`
 	MP        string `json:"mp,omitempty"`
-	HTTPPort  int    `json:"http_port"`
-	HTTPSPort int    `json:"https_port"`
+	HTTPPort  int    `json:"http_port"`           // installed (CCMHTTPPORT) at the end
+	HTTPSPort int    `json:"https_port"`          // installed (CCMHTTPSPORT) at the end
 	LastPort  int    `json:"last_port,omitempty"` // the port that worked last
 	Fallbacks int    `json:"fallbacks,omitempty"` // operations that needed the alternate
 	Failures  int    `json:"consecutive_failures,omitempty"`
@@ -511,8 +511,8 @@ func (f *Fleet) Final() (*Report, error) {
 	if want {
 		for _, c := range f.clients {
 			st := ClientState{Index: c.index, Group: c.g.Name, Addr: c.addr.String(), MAC: MACFor(c.index).String(),
-				GUID: c.guid, State: c.state.String(), Asleep: c.asleep, MP: c.mp.Name, HTTPPort: c.httpPort,
-				HTTPSPort: c.httpsPort, LastPort: c.lastPort, Fallbacks: c.fallbacks, Failures: c.consecFail, Notify: c.notifying}
+				GUID: c.guid, State: c.state.String(), Asleep: c.asleep, MP: c.mp.Name, LastPort: c.lastPort,
+				HTTPPort: c.httpPort, HTTPSPort: c.httpsPort, Fallbacks: c.fallbacks, Failures: c.consecFail, Notify: c.notifying}
 			rep.Clients = append(rep.Clients, st)
 		}
 	}

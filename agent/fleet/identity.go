@@ -47,7 +47,7 @@ func AddrFor(identities netip.Prefix, n int) netip.Addr {
 }
 
 // Identities lists every client of a (normalized) fleet config in fleet order.
-func Identities(cfg FleetConfig) []Identity {
+func Identities(cfg Config) []Identity {
 	var out []Identity
 	n := 0
 	for _, g := range cfg.Groups {

@@ -70,7 +70,7 @@ func unitFloat(seed int64, client int, what uint64) float64 {
 // PlanPolicy returns the first n planned policy cycle offsets of every client of a
 // normalized config, in fleet order: the schedule the fleet will follow (before any
 // wake-up restarts it).
-func PlanPolicy(cfg FleetConfig, n int) [][]time.Duration {
+func PlanPolicy(cfg Config, n int) [][]time.Duration {
 	var out [][]time.Duration
 	total := 0
 	for _, g := range cfg.Groups {
@@ -94,7 +94,7 @@ func PlanPolicy(cfg FleetConfig, n int) [][]time.Duration {
 
 // policyPacer is the pacer of a client's policy cycles; base is where its schedule
 // (re)starts, as an offset from the run's start (0: the ramp decides).
-func policyPacer(cfg FleetConfig, g *Group, index, ord, total int, base time.Duration, epoch uint32) Pacer {
+func policyPacer(cfg Config, g *Group, index, ord, total int, base time.Duration, epoch uint32) Pacer {
 	if epoch == 0 {
 		base = rampOffset(cfg.Ramp.D(), ord, total)
 	}
@@ -103,7 +103,7 @@ func policyPacer(cfg FleetConfig, g *Group, index, ord, total int, base time.Dur
 }
 
 // heartbeatPacer: the first heartbeat falls at a seeded point of the first interval.
-func heartbeatPacer(cfg FleetConfig, g *Group, index int, base time.Duration, epoch uint32) Pacer {
+func heartbeatPacer(cfg Config, g *Group, index int, base time.Duration, epoch uint32) Pacer {
 	first := time.Duration(unitFloat(cfg.Seed, index, streamHeartbeat) * float64(g.HeartbeatInterval))
 	return Pacer{Base: base + first, Interval: g.HeartbeatInterval.D(), Seed: cfg.Seed, Client: index,
 		Stream: streamHeartbeat, Epoch: epoch}

@@ -42,7 +42,6 @@ type Transition struct {
 	Group string    `json:"group"`
 	From  string    `json:"from,omitempty"`
 	To    string    `json:"to"` // managed, unmanaged, asleep, awake, reconfigured
-	Port  int       `json:"port,omitempty"`
 }
 
 // workerEvent is a message to a worker from a cycle or notification goroutine.
@@ -63,7 +62,6 @@ type worker struct {
 	done    chan struct{}
 	trans   []Transition
 	site    SitePorts
-	ctx     context.Context // the run's context, for the goroutines this worker starts
 }
 
 func (w *worker) send(ev workerEvent) {
@@ -185,8 +183,8 @@ func (w *worker) startCycle(ctx context.Context, c *client, intended, now time.T
 	}()
 }
 
-func (w *worker) transition(c *client, t time.Time, from, to string, port int) {
-	w.trans = append(w.trans, Transition{Time: t, Index: c.index, Group: c.g.Name, From: from, To: to, Port: port})
+func (w *worker) transition(c *client, t time.Time, from, to string) {
+	w.trans = append(w.trans, Transition{Time: t, Index: c.index, Group: c.g.Name, From: from, To: to})
 }
 
 // apply folds a goroutine's report into the client and the recorder.
@@ -231,7 +229,7 @@ func (w *worker) apply(ctx context.Context, ev workerEvent) {
 				if c.state == Unmanaged {
 					w.rec.Add(metrics.CManagedAgain, g, 1)
 				}
-				w.transition(c, r.end, c.state.String(), Managed.String(), c.lastPort)
+				w.transition(c, r.end, c.state.String(), Managed.String())
 				c.state = Managed
 			}
 			if !c.wakeSent.IsZero() {
@@ -246,7 +244,7 @@ func (w *worker) apply(ctx context.Context, ev workerEvent) {
 		if c.consecFail >= c.g.UnmanagedAfter {
 			if c.state != Unmanaged {
 				w.rec.Add(metrics.CBecameUnmanaged, g, 1)
-				w.transition(c, r.end, c.state.String(), Unmanaged.String(), 0)
+				w.transition(c, r.end, c.state.String(), Unmanaged.String())
 				c.state = Unmanaged
 			}
 			if c.g.MP == "" {
@@ -344,8 +342,7 @@ func (w *worker) reconfigure(ctx context.Context, c *client, now time.Time) {
 		c.httpsPort = r.https
 	}
 	w.rec.Add(metrics.CReconfigured, c.g.Name, 1)
-	port, _ := c.ports(w.site)
-	w.transition(c, now, "", "reconfigured", port)
+	w.transition(c, now, "", "reconfigured")
 	if !c.busy {
 		c.idle.close()
 		c.idle = nil

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -20,12 +18,12 @@ import (
 //	push       PushArgs                     answered "ack", Data: PushReply
 //	stop       -                            answered "ack"
 //	start      -                            answered "ack", Data: Listen
-//	snapshot   -                            answered "snapshot" with the command's ID, Data: Snapshot
+//	snapshot   -                            answered "ack", Data: Snapshot
 //
 // Every second the agent sends "snapshot" (ID 0, Data: Snapshot); on exit "final"
 // (Data: Snapshot). It exits when stdin closes or ctx ends.
 const (
-	CmdConfig   = "config"
+	CmdConfig   = agent.CmdConfig
 	CmdSetPorts = "set_ports"
 	CmdPush     = "push"
 	CmdStop     = "stop"
@@ -54,130 +52,76 @@ type PushReply struct {
 	ID uint64 `json:"id"`
 }
 
-// snapshotEvery is the period of the agent's snapshot messages.
-const snapshotEvery = time.Second
+// Agent is `portlab agent mp`: one MP driven by agent.Serve.
+type Agent struct {
+	s *Server
+}
 
-// RunAgent is `portlab agent mp`: it reads agent protocol commands from stdin, runs one MP,
-// and writes messages to stdout; stderr takes the log. It returns when stdin closes
-// (nil) or ctx ends (ctx's error), after sending "final".
-func RunAgent(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	out := agent.NewWriter(stdout)
-	cmds, readErr := agent.Commands(ctx, stdin)
-
-	// The first command configures the MP.
-	var first agent.Command
-	select {
-	case c, ok := <-cmds:
-		if !ok {
-			return fmt.Errorf("agent mp: stdin closed before config: %w", <-readErr)
-		}
-		first = c
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if first.Cmd != CmdConfig {
-		err := fmt.Errorf("agent mp: first command is %q, want %q", first.Cmd, CmdConfig)
-		out.SendError(first.ID, err)
-		return err
-	}
+// Configure builds and starts the MP.
+func (a *Agent) Configure(ctx context.Context, env agent.Env, args json.RawMessage) (any, error) {
 	var cfg Config
-	if err := json.Unmarshal(first.Args, &cfg); err != nil {
-		err = fmt.Errorf("%w: agent mp: config: %w", ErrConfig, err)
-		out.SendError(first.ID, err)
-		return err
+	if err := json.Unmarshal(args, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	s, err := New(cfg, log)
+	s, err := New(cfg, env.Log)
 	if err == nil {
 		err = s.Start(ctx)
 	}
 	if err != nil {
-		out.SendError(first.ID, err)
 		if s != nil {
 			s.Close()
 		}
-		return fmt.Errorf("agent mp: %w", err)
+		return nil, err
 	}
-	ready := ReadyData{Name: s.cfg.Name, PID: os.Getpid(), Addrs: s.Addrs(), CACertPEM: string(s.CA().CertPEM), CAFile: s.cfg.TLS.CAFile}
-	if err := out.Send(agent.TypeReady, first.ID, ready); err != nil {
-		s.Close()
-		return fmt.Errorf("agent mp: send ready: %w", err)
-	}
-
-	tick := time.NewTicker(snapshotEvery)
-	defer tick.Stop()
-	var result error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			result = ctx.Err()
-			break loop
-		case <-tick.C:
-			if err := out.Send(agent.TypeSnapshot, 0, s.Snapshot()); err != nil {
-				result = fmt.Errorf("agent mp: send snapshot: %w", err)
-				break loop
-			}
-		case c, ok := <-cmds:
-			if !ok {
-				if err := <-readErr; !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
-					result = fmt.Errorf("agent mp: read commands: %w", err)
-				}
-				break loop
-			}
-			s.command(ctx, out, c)
-		}
-	}
-	// Leave within a second: in-flight requests get what is left of it.
-	sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	s.Shutdown(sctx)
-	cancel()
-	if err := out.Send(agent.TypeFinal, 0, s.Snapshot()); err != nil && result == nil {
-		result = fmt.Errorf("agent mp: send final: %w", err)
-	}
-	return result
+	a.s = s
+	return ReadyData{Name: s.cfg.Name, PID: os.Getpid(), Addrs: s.Addrs(), CACertPEM: string(s.CA().CertPEM), CAFile: s.cfg.TLS.CAFile}, nil
 }
 
-// command runs one agent command and answers it.
-func (s *Server) command(ctx context.Context, out *agent.Writer, c agent.Command) {
-	fail := func(err error) { out.SendError(c.ID, fmt.Errorf("%s: %w", c.Cmd, err)) }
-	switch c.Cmd {
+// Handle runs one command.
+func (a *Agent) Handle(ctx context.Context, cmd string, args json.RawMessage) (any, error) {
+	s := a.s
+	switch cmd {
 	case CmdSetPorts:
 		var l Listen
-		if err := json.Unmarshal(c.Args, &l); err != nil {
-			fail(err)
-			return
+		if err := agent.Decode(cmd, args, &l); err != nil {
+			return nil, err
 		}
 		if err := s.SetPorts(ctx, l); err != nil {
-			fail(err)
-			return
+			return nil, err
 		}
-		out.Send(agent.TypeAck, c.ID, s.Addrs())
+		return s.Addrs(), nil
 	case CmdPush:
-		var a PushArgs
-		if err := json.Unmarshal(c.Args, &a); err != nil {
-			fail(err)
-			return
+		var p PushArgs
+		if err := agent.Decode(cmd, args, &p); err != nil {
+			return nil, err
 		}
-		if a.Action == "" {
-			fail(errors.New("action is empty"))
-			return
+		if p.Action == "" {
+			return nil, errors.New("action is empty")
 		}
-		out.Send(agent.TypeAck, c.ID, PushReply{ID: s.Push(a.Group, a.Action)})
+		return PushReply{ID: s.Push(p.Group, p.Action)}, nil
 	case CmdStop:
 		s.Stop()
-		out.Send(agent.TypeAck, c.ID, nil)
+		return nil, nil
 	case CmdStart:
 		if err := s.Start(ctx); err != nil {
-			fail(err)
-			return
+			return nil, err
 		}
-		out.Send(agent.TypeAck, c.ID, s.Addrs())
+		return s.Addrs(), nil
 	case CmdSnapshot:
-		out.Send(agent.TypeSnapshot, c.ID, s.Snapshot())
-	case CmdConfig:
-		fail(errors.New("already configured"))
-	default:
-		fail(fmt.Errorf("unknown command (want %s, %s, %s, %s or %s)", CmdSetPorts, CmdPush, CmdStop, CmdStart, CmdSnapshot))
+		return s.Snapshot(), nil
 	}
+	return nil, fmt.Errorf("unknown command (want %s, %s, %s, %s or %s)", CmdSetPorts, CmdPush, CmdStop, CmdStart, CmdSnapshot)
 }
+
+// Snapshot is the MP's counters now.
+func (a *Agent) Snapshot() (any, error) { return a.s.Snapshot(), nil }
+
+// Stop leaves within a second: in-flight requests get what is left of it.
+func (a *Agent) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	a.s.Shutdown(ctx)
+}
+
+// Final is the counters after the MP stopped.
+func (a *Agent) Final() (any, error) { return a.s.Snapshot(), nil }

@@ -13,7 +13,7 @@ import (
 	"github.com/portlab/portlab/wire"
 )
 
-// agentConn drives RunAgent in-process through pipes, as the orchestrator would.
+// agentConn drives the agent (agent.Serve) in-process through pipes, as the orchestrator would.
 type agentConn struct {
 	t    testing.TB
 	in   *io.PipeWriter
@@ -28,7 +28,7 @@ func startAgent(t testing.TB) *agentConn {
 	outR, outW := io.Pipe()
 	a := &agentConn{t: t, in: inW, out: agent.NewReader(outR), msgs: make(chan agent.Message, 64), done: make(chan error, 1)}
 	go func() {
-		err := RunAgent(context.Background(), inR, outW, io.Discard)
+		err := agent.Serve(context.Background(), inR, outW, nil, &Agent{})
 		outW.Close()
 		a.done <- err
 	}()
@@ -97,12 +97,12 @@ func (a *agentConn) reply(id uint64, into any) agent.Message {
 func TestAgent(t *testing.T) {
 	a := startAgent(t)
 	dir := t.TempDir()
-	cfg := Config{Name: "mp1", SiteCode: "PS1", Listen: allRoles(), TLS: TLSConfig{Key: KeyECDSAP256, CAFile: dir + "/ca.pem"}}
+	cfg := Config{Name: "mp1", SiteCode: "PS1", Listen: allRoles(), TLS: TLSConfig{Key: KeyECDSAP256, Resumption: true, CAFile: dir + "/ca.pem"}, ServiceTime: ServiceTime{Dist: "fixed"}}
 	var ready ReadyData
 	if m := a.reply(a.send(CmdConfig, cfg), &ready); m.Type != agent.TypeReady {
 		t.Fatalf("first reply %s", m.Type)
 	}
-	if ready.Addrs.HTTP == "" || ready.Addrs.Notification == "" || ready.CACertPEM == "" || ready.CAFile == "" {
+	if !ready.Addrs.HTTP.IsValid() || !ready.Addrs.Notification.IsValid() || ready.CACertPEM == "" || ready.CAFile == "" {
 		t.Fatalf("ready %+v", ready)
 	}
 	pool, err := LoadPool(ready.CAFile)
@@ -110,7 +110,7 @@ func TestAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if resp, err := c.Get("https://" + ready.Addrs.HTTPS + wire.PathAut + "?MPLIST"); err != nil || resp.StatusCode != 200 {
+	if resp, err := c.Get("https://" + ready.Addrs.HTTPS.String() + wire.PathAut + "?MPLIST"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("https via CA file: %v", err)
 	} else {
 		resp.Body.Close()
@@ -127,7 +127,7 @@ func TestAgent(t *testing.T) {
 	wire.ReadFrame(sess)
 
 	var snap Snapshot
-	if m := a.reply(a.send(CmdSnapshot, nil), &snap); m.Type != agent.TypeSnapshot {
+	if m := a.reply(a.send(CmdSnapshot, nil), &snap); m.Type != agent.TypeAck {
 		t.Fatalf("snapshot reply %s", m.Type)
 	}
 	if snap.Notify.Acks["tcp"] != 1 || snap.Notify.Latency["tcp"].Hist == "" || snap.Process.RSSBytes == 0 {
@@ -136,7 +136,7 @@ func TestAgent(t *testing.T) {
 
 	var addrs Listen
 	want := ready.Addrs
-	want.HTTP = "127.0.0.1:0"
+	want.HTTP = lo0
 	a.reply(a.send(CmdSetPorts, want), &addrs)
 	if addrs.HTTP == ready.Addrs.HTTP || !refused(ready.Addrs.HTTP) {
 		t.Fatalf("set_ports: %+v", addrs)

@@ -69,8 +69,8 @@ func (a *agentConn) snapshot() Snapshot {
 }
 
 func benchConfig(key string) Config {
-	return Config{Name: "mp1", SiteCode: "PS1", TLS: TLSConfig{Key: key}, ServiceTime: ServiceTime{Dist: "fixed"},
-		Listen: Listen{HTTP: "127.0.0.1:0", HTTPS: "127.0.0.1:0", Notification: "127.0.0.1:0"}}
+	return Config{Name: "mp1", SiteCode: "PS1", TLS: TLSConfig{Key: key, Resumption: true}, ServiceTime: ServiceTime{Dist: "fixed"},
+		Listen: Listen{HTTP: lo0, HTTPS: lo0, Notification: lo0}}
 }
 
 func caPool(b testing.TB, pemText string) *x509.CertPool {
@@ -100,9 +100,9 @@ func BenchmarkMPList(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			_, ready, pid := startAgentProc(b, benchConfig(tc.key))
-			url := "http://" + ready.Addrs.HTTP + wire.PathAut + "?" + wire.QueryMPList
+			url := "http://" + ready.Addrs.HTTP.String() + wire.PathAut + "?" + wire.QueryMPList
 			if tc.https {
-				url = "https://" + ready.Addrs.HTTPS + wire.PathAut + "?" + wire.QueryMPList
+				url = "https://" + ready.Addrs.HTTPS.String() + wire.PathAut + "?" + wire.QueryMPList
 			}
 			tcfg := &tls.Config{RootCAs: caPool(b, ready.CACertPEM)}
 			if tc.resumeCache {
@@ -179,9 +179,9 @@ func BenchmarkIdleSession(b *testing.B) {
 				case "tcp":
 					c = tcpLogin(b, ready.Addrs.Notification, guid, "g")
 				case "http":
-					c, err = net.Dial("tcp", ready.Addrs.HTTP)
+					c, err = net.Dial("tcp", ready.Addrs.HTTP.String())
 				case "https":
-					c, err = tls.Dial("tcp", ready.Addrs.HTTPS, tcfg)
+					c, err = tls.Dial("tcp", ready.Addrs.HTTPS.String(), tcfg)
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -3,20 +3,20 @@ package mp
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
+	"strings"
 	"time"
 
-	"github.com/portlab/portlab/scenarios"
+	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/wire"
 )
 
-// ErrConfig: the configuration is invalid (callers map it to "invalid input").
-var ErrConfig = errors.New("invalid MP configuration")
+// ErrConfig: the configuration is invalid (callers map it to "invalid input"). It wraps
+// agent.ErrConfig.
+var ErrConfig = fmt.Errorf("%w: management point", agent.ErrConfig)
 
 // Duration is Go duration text in JSON ("30s", "2ms").
-type Duration = scenarios.Duration
+type Duration = agent.Duration
 
 // Role names one listener of the MP.
 type Role string
@@ -46,18 +46,18 @@ func (r Role) Transport() string {
 	return "tcp"
 }
 
-// Listen holds one "host:port" per role. Empty: the role is not served. Port 0: an
-// ephemeral port (tests); Addrs reports the port actually bound.
+// Listen holds the address of each role. An invalid (zero) AddrPort: the role is not
+// served. Port 0: an ephemeral port (tests); Addrs reports the port actually bound.
 type Listen struct {
-	HTTP         string `json:"http,omitempty"`
-	HTTPAlt      string `json:"http_alt,omitempty"`
-	HTTPS        string `json:"https,omitempty"`
-	HTTPSAlt     string `json:"https_alt,omitempty"`
-	Notification string `json:"notification,omitempty"`
+	HTTP         netip.AddrPort `json:"http,omitzero"`
+	HTTPAlt      netip.AddrPort `json:"http_alt,omitzero"`
+	HTTPS        netip.AddrPort `json:"https,omitzero"`
+	HTTPSAlt     netip.AddrPort `json:"https_alt,omitzero"`
+	Notification netip.AddrPort `json:"notification,omitzero"`
 }
 
 // Get returns the address of role r.
-func (l Listen) Get(r Role) string {
+func (l Listen) Get(r Role) netip.AddrPort {
 	switch r {
 	case RoleHTTP:
 		return l.HTTP
@@ -70,11 +70,11 @@ func (l Listen) Get(r Role) string {
 	case RoleNotification:
 		return l.Notification
 	}
-	return ""
+	return netip.AddrPort{}
 }
 
 // Set sets the address of role r.
-func (l *Listen) Set(r Role, addr string) {
+func (l *Listen) Set(r Role, addr netip.AddrPort) {
 	switch r {
 	case RoleHTTP:
 		l.HTTP = addr
@@ -89,13 +89,13 @@ func (l *Listen) Set(r Role, addr string) {
 	}
 }
 
-// ListenPorts returns a Listen on host for the given ports; 0 leaves a role unserved.
-func ListenPorts(host string, http, httpAlt, https, httpsAlt, notification int) Listen {
-	a := func(p int) string {
+// ListenPorts returns a Listen on addr for the given ports; 0 leaves a role unserved.
+func ListenPorts(addr netip.Addr, http, httpAlt, https, httpsAlt, notification uint16) Listen {
+	a := func(p uint16) netip.AddrPort {
 		if p == 0 {
-			return ""
+			return netip.AddrPort{}
 		}
-		return net.JoinHostPort(host, strconv.Itoa(p))
+		return netip.AddrPortFrom(addr, p)
 	}
 	return Listen{HTTP: a(http), HTTPAlt: a(httpAlt), HTTPS: a(https), HTTPSAlt: a(httpsAlt), Notification: a(notification)}
 }
@@ -103,17 +103,17 @@ func ListenPorts(host string, http, httpAlt, https, httpsAlt, notification int) 
 // Peer is another MP of the same site, listed in MPLIST. Site ports are site-wide, so a
 // peer is listed with this MP's current ports.
 type Peer struct {
-	Name string `json:"name"`
-	FQDN string `json:"fqdn,omitempty"`
-	Addr string `json:"addr"` // IPv4 address
+	Name string     `json:"name"`
+	FQDN string     `json:"fqdn,omitempty"`
+	Addr netip.Addr `json:"addr"`
 }
 
 // TLSConfig selects the server certificate and resumption.
 type TLSConfig struct {
-	// Key type: ecdsa-p256, rsa-2048 (default) or rsa-3072.
-	Key string `json:"key,omitempty"`
-	// Session resumption (TLS session tickets); default true.
-	Resumption *bool `json:"resumption,omitempty"`
+	// Key type: ecdsa-p256, rsa-2048 or rsa-3072.
+	Key string `json:"key"`
+	// Session resumption (TLS session tickets).
+	Resumption bool `json:"resumption"`
 	// The run's CA, PEM. Empty: the MP makes its own CA.
 	CACertPEM string `json:"ca_cert_pem,omitempty"`
 	CAKeyPEM  string `json:"ca_key_pem,omitempty"`
@@ -130,8 +130,8 @@ const (
 
 // ServiceTime is how long the MP works on a request before answering.
 type ServiceTime struct {
-	// fixed (default), uniform or exponential.
-	Dist string `json:"dist,omitempty"`
+	// fixed, uniform or exponential.
+	Dist string `json:"dist"`
 	// fixed: the time; exponential: the mean.
 	Mean Duration `json:"mean,omitempty"`
 	// uniform: bounds.
@@ -166,20 +166,20 @@ type Config struct {
 	FQDN string `json:"fqdn,omitempty"`
 	// Site code, such as PS1.
 	SiteCode string `json:"site_code"`
-	// IPv4 address advertised in MPLIST (default: the host of the first listener).
-	Addr string `json:"addr,omitempty"`
+	// IPv4 address of the MP (default: the address of the first listener).
+	Addr netip.Addr `json:"addr,omitzero"`
 	// Listener addresses.
 	Listen Listen `json:"listen"`
 	// Other MPs of the site, listed in MPLIST after this one.
 	Peers []Peer `json:"peers,omitempty"`
 	// Server certificate and resumption.
 	TLS TLSConfig `json:"tls"`
-	// Service time per request (default 1ms fixed; a zero fixed time answers at once).
+	// Service time per request (a zero fixed time answers at once).
 	ServiceTime ServiceTime `json:"service_time"`
 	// Fraction (0..1) of requests answered 500 or 503 (half each).
 	ErrorRate float64 `json:"error_rate,omitempty"`
-	// Policy body size (GET .sms_pol), bytes; default 4096.
-	PolicyBytes int `json:"policy_bytes,omitempty"`
+	// Policy body size (GET .sms_pol), bytes.
+	PolicyBytes int `json:"policy_bytes"`
 	// Payload size of a CCM_POST reply to a policy assignment request, bytes; default 1024.
 	ReplyBytes int `json:"reply_bytes,omitempty"`
 	// Concurrent connections across all ports (HTTP, HTTPS, notification); 0: no limit.
@@ -191,36 +191,20 @@ type Config struct {
 	Limits Limits `json:"limits"`
 }
 
-// Normalize fills defaults in place.
+// Normalize fills the MP's internal knobs (limits, the reply padding) and what follows
+// from other fields (FQDN, Addr). What a scenario decides (key type, resumption,
+// service time, policy size) is never defaulted here: the scenario filled it.
 func (c *Config) Normalize() {
 	if c.FQDN == "" {
 		c.FQDN = c.Name
 	}
-	if c.TLS.Key == "" {
-		c.TLS.Key = KeyRSA2048
-	}
-	if c.TLS.Resumption == nil {
-		t := true
-		c.TLS.Resumption = &t
-	}
-	if c.ServiceTime.Dist == "" {
-		c.ServiceTime.Dist = "fixed"
-		if c.ServiceTime.Mean == 0 && c.ServiceTime.Min == 0 && c.ServiceTime.Max == 0 {
-			c.ServiceTime.Mean = Duration(time.Millisecond)
-		}
-	}
-	if c.PolicyBytes == 0 {
-		c.PolicyBytes = 4096
-	}
 	if c.ReplyBytes == 0 {
 		c.ReplyBytes = 1024
 	}
-	if c.Addr == "" {
+	if !c.Addr.IsValid() {
 		for _, r := range Roles() {
-			if a := c.Listen.Get(r); a != "" {
-				if h, _, err := net.SplitHostPort(a); err == nil {
-					c.Addr = h
-				}
+			if a := c.Listen.Get(r); a.IsValid() {
+				c.Addr = a.Addr()
 				break
 			}
 		}
@@ -273,17 +257,12 @@ func (c *Config) Validate() error {
 	if err := c.Listen.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Addr != "" {
-		if _, err := netip.ParseAddr(c.Addr); err != nil {
-			bad("addr %q: not an IP address", c.Addr)
-		}
-	}
 	for i, p := range c.Peers {
 		if p.Name == "" {
 			bad("peers[%d]: name is empty", i)
 		}
-		if _, err := netip.ParseAddr(p.Addr); err != nil {
-			bad("peers[%d] %s: addr %q is not an IP address", i, p.Name, p.Addr)
+		if !p.Addr.IsValid() {
+			bad("peers[%d] %s: no address", i, p.Name)
 		}
 	}
 	if _, err := newServiceTimer(c.ServiceTime, 0); err != nil {
@@ -306,29 +285,15 @@ func (c *Config) Validate() error {
 
 func (l Listen) validate() error {
 	var errs []error
-	seen := map[string]Role{}
+	seen := map[netip.AddrPort]Role{}
 	for _, r := range Roles() {
 		a := l.Get(r)
-		if a == "" {
+		if !a.IsValid() {
 			continue
 		}
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("listen.%s %q: %v", r, a, err))
-			continue
-		}
-		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			errs = append(errs, fmt.Errorf("listen.%s %q: bad port", r, a))
-			continue
-		}
-		if host != "" {
-			if _, err := netip.ParseAddr(host); err != nil {
-				errs = append(errs, fmt.Errorf("listen.%s %q: host is not an IP address", r, a))
-			}
-		}
-		if port != "0" {
+		if a.Port() != 0 {
 			if o, dup := seen[a]; dup {
-				errs = append(errs, fmt.Errorf("listen.%s %q: same address as %s", r, a, o))
+				errs = append(errs, fmt.Errorf("listen.%s %s: same address as %s", r, a, o))
 			}
 			seen[a] = r
 		}
@@ -336,20 +301,16 @@ func (l Listen) validate() error {
 	return errors.Join(errs...)
 }
 
-// FromScenario builds the Config of one scenario MP listening on addr with the site's
-// ports (scenario defaults already applied).
-func FromScenario(m scenarios.ManagementPoint, siteCode string, p scenarios.SitePorts, addr string) Config {
-	return Config{
-		Name:     m.Name,
-		SiteCode: siteCode,
-		Addr:     addr,
-		Listen:   ListenPorts(addr, p.HTTP.Default, p.HTTP.Alternate, p.HTTPS.Default, p.HTTPS.Alternate, p.Notification),
-		TLS:      TLSConfig{Key: m.TLS.Key, Resumption: m.TLS.Resumption},
-		ServiceTime: ServiceTime{
-			Dist: m.ServiceTime.Dist, Mean: m.ServiceTime.Mean, Min: m.ServiceTime.Min, Max: m.ServiceTime.Max,
-		},
-		ErrorRate:      m.ErrorRate,
-		PolicyBytes:    m.PolicyBytes,
-		MaxConnections: m.MaxConnections,
+// String lists the served roles: "http=198.19.2.2:80 https=198.19.2.2:443".
+func (l Listen) String() string {
+	var parts []string
+	for _, r := range Roles() {
+		if a := l.Get(r); a.IsValid() {
+			parts = append(parts, string(r)+"="+a.String())
+		}
 	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -87,30 +86,43 @@ func padded(head, tail string, n int) []byte {
 	return append(b, tail...)
 }
 
-// refreshMPList rebuilds the MPLIST document from the ports now bound (or wanted, when
-// stopped): this MP first, then its peers with the same (site-wide) ports.
+// refreshMPList rebuilds the MPLIST document: this MP first, then its peers. Like a real
+// MP's, it names the MPs and their capabilities but carries no ports: clients use the
+// ports they were installed with (or learned from the site's publication).
 func (s *Server) refreshMPList() {
-	port := func(r Role) int {
-		var a string
-		if x := s.lns[r]; x != nil {
-			a = x.addr
-		} else {
-			a = s.want.Get(r)
-		}
-		_, p, _ := net.SplitHostPort(a)
-		n, _ := strconv.Atoi(p)
-		return n
+	type property struct {
+		Name  string `xml:"Name,attr"`
+		Value string `xml:"Value,attr"`
 	}
-	entry := func(name, fqdn, addr string) wire.MPEntry {
+	type capabilities struct {
+		SchemaVersion string     `xml:"SchemaVersion,attr"`
+		Properties    []property `xml:"Property"`
+	}
+	type mpEntry struct {
+		Name         string       `xml:"Name,attr"`
+		FQDN         string       `xml:"FQDN,attr"`
+		SiteCode     string       `xml:"SiteCode,attr"`
+		Version      string       `xml:"Version"`
+		Capabilities capabilities `xml:"Capabilities"`
+	}
+	type mpList struct {
+		XMLName xml.Name  `xml:"MPList"`
+		MPs     []mpEntry `xml:"MP"`
+	}
+	sslState := "0"
+	if s.want.HTTPS.IsValid() {
+		sslState = "1" // unconfirmed: 1 when the MP has an HTTPS port, as an HTTPS MP reports
+	}
+	entry := func(name, fqdn string) mpEntry {
 		if fqdn == "" {
 			fqdn = name
 		}
-		return wire.MPEntry{Name: name, FQDN: fqdn, SiteCode: s.cfg.SiteCode, Addr: addr,
-			HTTPPort: port(RoleHTTP), HTTPSPort: port(RoleHTTPS), HTTPAlt: port(RoleHTTPAlt), HTTPSAlt: port(RoleHTTPSAlt)}
+		return mpEntry{Name: name, FQDN: fqdn, SiteCode: s.cfg.SiteCode, Version: mpVersion,
+			Capabilities: capabilities{SchemaVersion: "1.0", Properties: []property{{Name: "SSLState", Value: sslState}}}}
 	}
-	l := wire.MPList{MPs: []wire.MPEntry{entry(s.cfg.Name, s.cfg.FQDN, s.cfg.Addr)}}
+	l := mpList{MPs: []mpEntry{entry(s.cfg.Name, s.cfg.FQDN)}}
 	for _, p := range s.cfg.Peers {
-		l.MPs = append(l.MPs, entry(p.Name, p.FQDN, p.Addr))
+		l.MPs = append(l.MPs, entry(p.Name, p.FQDN))
 	}
 	b, err := xml.Marshal(l)
 	if err != nil {
@@ -119,6 +131,9 @@ func (s *Server) refreshMPList() {
 	b = append([]byte(xml.Header), b...)
 	s.mplist.Store(&b)
 }
+
+// mpVersion is the MP build an MPLIST reports (ConfigMgr current branch).
+const mpVersion = "9141"
 
 // statusWriter records the status a handler wrote.
 type statusWriter struct {

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/portlab/portlab/wire"
@@ -27,8 +26,7 @@ func TestEndpoints(t *testing.T) {
 	}
 	for _, role := range []Role{RoleHTTP, RoleHTTPAlt, RoleHTTPS, RoleHTTPSAlt} {
 		base := baseURL(s, role)
-		_, portStr, _ := strings.Cut(s.Addrs().Get(role), ":")
-		port, _ := strconv.Atoi(portStr)
+		port := int(s.Addrs().Get(role).Port())
 		t.Run(string(role), func(t *testing.T) {
 			// Location queries.
 			a := do(t, c, "GET", base+wire.PathAut+"?"+wire.QueryMPList, "", nil)
@@ -39,16 +37,10 @@ func TestEndpoints(t *testing.T) {
 			if err := xml.Unmarshal(a.body, &l); err != nil {
 				t.Fatalf("MPLIST XML: %v\n%s", err, a.body)
 			}
-			want := s.Addrs()
-			portOf := func(r Role) int {
-				_, p, _ := strings.Cut(want.Get(r), ":")
-				n, _ := strconv.Atoi(p)
-				return n
-			}
-			if len(l.MPs) != 1 || l.MPs[0].Name != "mp1" || l.MPs[0].SiteCode != "PS1" || l.MPs[0].Addr != "127.0.0.1" ||
-				l.MPs[0].HTTPPort != portOf(RoleHTTP) || l.MPs[0].HTTPSPort != portOf(RoleHTTPS) ||
-				l.MPs[0].HTTPAlt != portOf(RoleHTTPAlt) || l.MPs[0].HTTPSAlt != portOf(RoleHTTPSAlt) {
-				t.Fatalf("MPLIST %+v, addrs %+v", l.MPs, want)
+			// A real MPLIST names the MP and its capabilities, never its ports.
+			if len(l.MPs) != 1 || l.MPs[0].Name != "mp1" || l.MPs[0].SiteCode != "PS1" || l.MPs[0].HTTPPort != 0 ||
+				!bytes.Contains(a.body, []byte(`<Version>9141</Version>`)) || !bytes.Contains(a.body, []byte(`<Property Name="SSLState" Value="1">`)) {
+				t.Fatalf("MPLIST %+v\n%s", l.MPs, a.body)
 			}
 			for _, q := range []string{wire.QueryMPCert, wire.QuerySiteSign} {
 				a := do(t, c, "GET", base+wire.PathAut+"?"+q, "", nil)
@@ -154,8 +146,8 @@ func TestTLSResumption(t *testing.T) {
 		t.Run(tc.key+"/resume="+strconv.FormatBool(tc.resume), func(t *testing.T) {
 			s := startServer(t, func(c *Config) {
 				c.TLS.Key = tc.key
-				c.TLS.Resumption = &tc.resume
-				c.Listen = Listen{HTTPS: "127.0.0.1:0"}
+				c.TLS.Resumption = tc.resume
+				c.Listen = Listen{HTTPS: lo0}
 			})
 			cache := tls.NewLRUClientSessionCache(4)
 			for range 3 {
@@ -178,7 +170,7 @@ func TestTLSResumption(t *testing.T) {
 
 // TestKnobs: error rate, service time distributions, connection limit.
 func TestKnobs(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.ErrorRate = 1; c.Listen = Listen{HTTP: "127.0.0.1:0"} })
+	s := startServer(t, func(c *Config) { c.ErrorRate = 1; c.Listen = Listen{HTTP: lo0} })
 	c := client(s)
 	seen := map[int]int{}
 	for range 40 {

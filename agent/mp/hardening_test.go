@@ -19,7 +19,7 @@ import (
 // ReadHeaderTimeout, and another client is served meanwhile.
 func TestSlowHeaderCutOff(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.Limits.ReadHeaderTimeout = Duration(200 * time.Millisecond) })
-	slow, err := net.Dial("tcp", s.Addrs().HTTP)
+	slow, err := net.Dial("tcp", s.Addrs().HTTP.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestConnectionLimit(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.MaxConnections = 2 })
 	var held []net.Conn
 	for range 2 {
-		c, err := net.Dial("tcp", s.Addrs().HTTP)
+		c, err := net.Dial("tcp", s.Addrs().HTTP.String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	waitFor(t, "two open connections", func() bool { return s.Snapshot().Transports["http"].Open == 2 })
 	// The reset may arrive before connect returns (then Dial fails) or after.
-	third, err := net.Dial("tcp", s.Addrs().HTTPS)
+	third, err := net.Dial("tcp", s.Addrs().HTTPS.String())
 	if err == nil {
 		defer third.Close()
 		third.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -129,7 +129,7 @@ func TestIdleConnectionsMemory(t *testing.T) {
 		if i%2 == 1 {
 			addr = s.Addrs().HTTPS
 		}
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", addr.String())
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // allRoles listens on every role, ephemeral ports on loopback.
 func allRoles() Listen {
-	a := "127.0.0.1:0"
+	a := lo0
 	return Listen{HTTP: a, HTTPAlt: a, HTTPS: a, HTTPSAlt: a, Notification: a}
 }
 
@@ -24,7 +25,7 @@ func allRoles() Listen {
 // edit adjusts the config first.
 func startServer(t testing.TB, edit func(*Config)) *Server {
 	t.Helper()
-	cfg := Config{Name: "mp1", SiteCode: "PS1", Listen: allRoles(), TLS: TLSConfig{Key: KeyECDSAP256},
+	cfg := Config{Name: "mp1", SiteCode: "PS1", Listen: allRoles(), TLS: TLSConfig{Key: KeyECDSAP256, Resumption: true},
 		ServiceTime: ServiceTime{Dist: "fixed", Mean: 0}, Seed: 1}
 	if edit != nil {
 		edit(&cfg)
@@ -52,8 +53,11 @@ func client(s *Server) *http.Client {
 }
 
 func baseURL(s *Server, r Role) string {
-	return r.Transport() + "://" + s.Addrs().Get(r)
+	return r.Transport() + "://" + s.Addrs().Get(r).String()
 }
+
+// lo0 is an ephemeral port on loopback.
+var lo0 = netip.MustParseAddrPort("127.0.0.1:0")
 
 type answer struct {
 	status int
@@ -101,9 +105,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // tcpLogin opens a notification session and logs in.
-func tcpLogin(t testing.TB, addr, guid, group string) net.Conn {
+func tcpLogin(t testing.TB, addr netip.AddrPort, guid, group string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

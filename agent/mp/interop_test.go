@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/wire"
 )
 
@@ -50,7 +52,8 @@ const agentEnv = "PORTLAB_MP_TEST_AGENT"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(agentEnv) == "1" {
-		if err := RunAgent(context.Background(), os.Stdin, os.Stdout, os.Stderr); err != nil {
+		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+		if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, log, &Agent{}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(5)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/portlab/portlab/wire"
 )
 

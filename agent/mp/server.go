@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,15 +45,14 @@ type Server struct {
 // listener is one bound role: its socket, its http.Server (request and long-poll roles)
 // or its TCP sessions (notification role).
 type listener struct {
-	role      Role   // the role it was opened for (a moved socket keeps it; see Server.lns)
-	transport string // http, https or tcp
-	want      string // the configured address it was opened for
-	addr      string // actual host:port
+	role      Role           // the role it was opened for (a moved socket keeps it; see Server.lns)
+	transport string         // http, https or tcp
+	want      netip.AddrPort // the configured address it was opened for
+	addr      netip.AddrPort // actual address
 	port      int
 	ln        net.Listener
 	srv       *http.Server
-	ctx       context.Context // base of every request on it; cancelled on removal
-	cancel    context.CancelFunc
+	cancel    context.CancelFunc // ends every request on it (the listener was removed)
 
 	mu       sync.Mutex
 	sessions map[net.Conn]struct{}
@@ -85,10 +85,13 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("mp %s: %w", cfg.Name, err)
 		}
 	}
-	hosts := []string{cfg.Name, cfg.FQDN, "localhost", "127.0.0.1", cfg.Addr}
+	hosts := []string{cfg.Name, cfg.FQDN, "localhost", "127.0.0.1"}
+	if cfg.Addr.IsValid() {
+		hosts = append(hosts, cfg.Addr.String())
+	}
 	for _, r := range Roles() {
-		if h, _, err := net.SplitHostPort(cfg.Listen.Get(r)); err == nil && h != "" {
-			hosts = append(hosts, h)
+		if a := cfg.Listen.Get(r); a.IsValid() && !a.Addr().IsUnspecified() {
+			hosts = append(hosts, a.Addr().String())
 		}
 	}
 	if s.cert, err = s.ca.Issue(cfg.TLS.Key, dedupe(hosts)); err != nil {
@@ -103,7 +106,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.tlsCfg = &tls.Config{
 		Certificates:           []tls.Certificate{s.cert},
 		MinVersion:             tls.VersionTLS12,
-		SessionTicketsDisabled: !*cfg.TLS.Resumption,
+		SessionTicketsDisabled: !cfg.TLS.Resumption,
 		NextProtos:             []string{"http/1.1"},
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			// Called on full and resumed handshakes alike.
@@ -177,7 +180,7 @@ func (s *Server) Start(ctx context.Context) error {
 	opened := map[Role]*listener{}
 	for _, r := range Roles() {
 		a := s.want.Get(r)
-		if a == "" {
+		if !a.IsValid() {
 			continue
 		}
 		x, err := s.open(ctx, r, a)
@@ -284,7 +287,7 @@ func (s *Server) SetPorts(ctx context.Context, want Listen) error {
 	// Keep or move existing sockets whose address is asked for again.
 	for _, r := range Roles() {
 		a := want.Get(r)
-		if a == "" {
+		if !a.IsValid() {
 			continue
 		}
 		if x := old[r]; x != nil && x.serves(a) {
@@ -304,7 +307,7 @@ func (s *Server) SetPorts(ctx context.Context, want Listen) error {
 			continue
 		}
 		for _, nr := range Roles() {
-			if a := want.Get(nr); next[nr] == nil && a != "" && x.serves(a) {
+			if a := want.Get(nr); next[nr] == nil && a.IsValid() && x.serves(a) {
 				s.closeListener(x)
 				delete(old, r)
 				break
@@ -313,7 +316,7 @@ func (s *Server) SetPorts(ctx context.Context, want Listen) error {
 	}
 	for _, r := range Roles() {
 		a := want.Get(r)
-		if a == "" || next[r] != nil {
+		if !a.IsValid() || next[r] != nil {
 			continue
 		}
 		x, err := s.open(ctx, r, a)
@@ -344,24 +347,24 @@ func (s *Server) SetPorts(ctx context.Context, want Listen) error {
 // serves reports whether asking for addr means this socket: its actual address, or
 // the configured one unless that asked for an ephemeral port (port 0 always means a
 // new port).
-func (x *listener) serves(addr string) bool {
-	if addr == x.addr {
-		return true
-	}
-	_, p, err := net.SplitHostPort(addr)
-	return addr == x.want && err == nil && p != "0"
+func (x *listener) serves(addr netip.AddrPort) bool {
+	return addr == x.addr || addr == x.want && addr.Port() != 0
 }
 
 // open binds role r on addr and starts serving it.
-func (s *Server) open(ctx context.Context, r Role, addr string) (*listener, error) {
+func (s *Server) open(ctx context.Context, r Role, addr netip.AddrPort) (*listener, error) {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := lc.Listen(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("listen %s %s: %w", r, addr, err)
 	}
-	tcp := ln.Addr().(*net.TCPAddr)
-	x := &listener{role: r, transport: r.Transport(), want: addr, addr: tcp.String(), port: tcp.Port, sessions: map[net.Conn]struct{}{}}
-	x.ctx, x.cancel = context.WithCancel(context.Background())
+	bound := ln.Addr().(*net.TCPAddr).AddrPort()
+	bound = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
+	x := &listener{role: r, transport: r.Transport(), want: addr, addr: bound, port: int(bound.Port()), sessions: map[net.Conn]struct{}{}}
+	// Every request on this listener derives from base, so removing the port ends
+	// requests held on it (long polls) at once.
+	base, cancel := context.WithCancel(context.Background())
+	x.cancel = cancel
 	cl := &countListener{Listener: ln, s: s, x: x}
 	x.ln = cl
 	if r == RoleNotification {
@@ -383,7 +386,7 @@ func (s *Server) open(ctx context.Context, r Role, addr string) (*listener, erro
 		IdleTimeout:       lim.IdleTimeout.D(),
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		Protocols:         p,
-		BaseContext:       func(net.Listener) context.Context { return x.ctx },
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          log.New(&errorLogWriter{s: s}, "", 0),
 	}
 	transport := x.transport

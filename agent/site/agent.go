@@ -9,9 +9,7 @@ package site
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -29,7 +27,7 @@ import (
 // Every second the agent sends "snapshot" (Stats); "final" on exit. It exits when
 // stdin closes.
 const (
-	CmdConfig = "config"
+	CmdConfig = agent.CmdConfig
 	CmdSend   = "send"
 )
 
@@ -40,8 +38,8 @@ type Config struct {
 
 // Target is one magic packet's destination.
 type Target struct {
-	MAC string `json:"mac"`
-	To  string `json:"to"` // address:port, inside 198.18.0.0/15
+	MAC string         `json:"mac"`
+	To  netip.AddrPort `json:"to"` // inside 198.18.0.0/15
 }
 
 // SendArgs is one wake-up job.
@@ -69,65 +67,47 @@ type Stats struct {
 	Failed  int `json:"failed"`
 }
 
-// RunAgent is `portlab agent site`.
-func RunAgent(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) error {
-	w := agent.NewWriter(out)
-	cmds, readErr := agent.Commands(ctx, in)
-	var stats Stats
-	configured := false
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			w.Send(agent.TypeFinal, 0, stats)
-			return ctx.Err()
-		case <-tick.C:
-			if configured {
-				w.Send(agent.TypeSnapshot, 0, stats)
-			}
-		case c, ok := <-cmds:
-			if !ok {
-				err := <-readErr
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				w.Send(agent.TypeFinal, 0, stats)
-				return err
-			}
-			switch {
-			case c.Cmd == CmdConfig && !configured:
-				var cfg Config
-				if err := json.Unmarshal(c.Args, &cfg); err != nil {
-					w.SendError(c.ID, fmt.Errorf("config: %w", err))
-					return err
-				}
-				configured = true
-				log.Info("site server ready", "site", cfg.SiteCode)
-				w.Send(agent.TypeReady, c.ID, nil)
-			case !configured:
-				w.SendError(c.ID, errors.New("first command must be config"))
-			case c.Cmd == CmdSend:
-				var a SendArgs
-				if err := json.Unmarshal(c.Args, &a); err != nil {
-					w.SendError(c.ID, fmt.Errorf("send: %w", err))
-					continue
-				}
-				rep, err := send(ctx, a, log)
-				if err != nil {
-					w.SendError(c.ID, fmt.Errorf("send: %w", err))
-					continue
-				}
-				stats.Jobs++
-				stats.Packets += rep.Sent
-				stats.Failed += rep.Failed
-				w.Send(agent.TypeAck, c.ID, rep)
-			default:
-				w.SendError(c.ID, fmt.Errorf("unknown command %q (want %s)", c.Cmd, CmdSend))
-			}
-		}
-	}
+// Agent is `portlab agent site`, driven by agent.Serve.
+type Agent struct {
+	log   *slog.Logger
+	stats Stats
 }
+
+// Configure readies the site server.
+func (a *Agent) Configure(ctx context.Context, env agent.Env, args json.RawMessage) (any, error) {
+	var cfg Config
+	if err := json.Unmarshal(args, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: site: %w", agent.ErrConfig, err)
+	}
+	a.log = env.Log
+	a.log.Info("site server ready", "site", cfg.SiteCode)
+	return nil, nil
+}
+
+// Handle runs one command.
+func (a *Agent) Handle(ctx context.Context, cmd string, args json.RawMessage) (any, error) {
+	if cmd != CmdSend {
+		return nil, fmt.Errorf("unknown command %q (want %s)", cmd, CmdSend)
+	}
+	var s SendArgs
+	if err := agent.Decode(cmd, args, &s); err != nil {
+		return nil, err
+	}
+	rep, err := send(ctx, s, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.stats.Jobs++
+	a.stats.Packets += rep.Sent
+	a.stats.Failed += rep.Failed
+	return rep, nil
+}
+
+// Snapshot is the running total.
+func (a *Agent) Snapshot() (any, error) { return a.stats, nil }
+
+// Final is the total.
+func (a *Agent) Final() (any, error) { return a.stats, nil }
 
 // send transmits one job with wol.Sender, which refuses any destination outside
 // 198.18.0.0/15 and loopback before sending anything.
@@ -139,11 +119,10 @@ func send(ctx context.Context, a SendArgs, log *slog.Logger) (SendReply, error) 
 		if err != nil {
 			return rep, fmt.Errorf("target MAC %q: %w", t.MAC, err)
 		}
-		to, err := netip.ParseAddrPort(t.To)
-		if err != nil {
-			return rep, fmt.Errorf("target address %q: %w", t.To, err)
+		if !t.To.IsValid() {
+			return rep, fmt.Errorf("target %s: no address", t.MAC)
 		}
-		targets = append(targets, wol.Target{MAC: mac, To: to})
+		targets = append(targets, wol.Target{MAC: mac, To: t.To})
 	}
 	s := wol.Sender{Rate: a.Rate, Retries: a.Retries}
 	sent, err := s.Send(ctx, targets)

@@ -1,4 +1,6 @@
-// Command portlab rehearses ConfigMgr client communication port changes.
+// Command portlab rehearses ConfigMgr client communication port changes in a
+// namespace-isolated lab on one Linux host. main is one call into package cli, where
+// every command lives.
 package main
 
 import (

@@ -1,0 +1,352 @@
+// Package plan lowers a validated scenario once into everything a run needs: the
+// network as netsim builds it (netsim.Spec), one configuration per management point,
+// per fleet (client segment) and for the site server, every client's identity, and the
+// timeline as typed steps whose agent commands are worked out in advance.
+//
+//	scenarios.Scenario ──Lower──► Plan ─┬─► netsim.Build(Net)
+//	 (defaults filled,               ├─► agent mp    ×MPs     (mp.Config)
+//	  validated)                     ├─► agent fleet ×Fleets  (fleet.Config)
+//	                                 ├─► agent site           (site.Config)
+//	                                 └─► harness drives Steps at their offsets
+//
+// A new scenario knob touches the scenarios package (type, default, validation) and one
+// lowering function here. The plan is pure: it builds nothing and starts nothing, so it
+// is tested without privileges. It is not the runner (harness) and knows nothing of
+// processes; the run's certificate authority and the agents' addresses on the host are
+// added by the runner.
+package plan
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portlab/portlab/agent"
+	"github.com/portlab/portlab/agent/fleet"
+	"github.com/portlab/portlab/agent/mp"
+	"github.com/portlab/portlab/agent/site"
+	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/scenarios"
+)
+
+// Plan is one scenario, lowered.
+type Plan struct {
+	// Scenario is the scenario as run (defaults filled), for the result.
+	Scenario *scenarios.Scenario
+	// Net is the network to build.
+	Net netsim.Spec
+	// MPs in scenario order.
+	MPs []MP
+	// Fleets, one per client segment with clients, in order of first use.
+	Fleets []Fleet
+	// Site is the site server's configuration.
+	Site site.Config
+	// Groups in scenario order.
+	Groups []Group
+	// Steps in time order (ties keep the scenario's order).
+	Steps []Step
+	// Neighbors are the permanent ARP entries routers with static_neighbors keep for
+	// their clients, added once the network exists.
+	Neighbors []Neighbors
+	// Firewalls lists, per router that ever has a firewall, its rules' actions by
+	// counter name (the last action a rule of that name had), "default" included.
+	Firewalls map[string]map[string]netsim.Action
+	// Duration and Ramp of the load.
+	Duration, Ramp time.Duration
+}
+
+// MP is one management point: its namespace, address and agent configuration.
+type MP struct {
+	Name   string
+	Node   string
+	Site   string
+	Addr   netip.Addr
+	Config mp.Config
+}
+
+// Fleet is one fleet agent: a client segment's clients.
+type Fleet struct {
+	Segment string
+	Node    string
+	Config  fleet.Config
+	Clients int
+}
+
+// Group is one client group and where its clients live.
+type Group struct {
+	Name         string
+	Fleet        int // index into Plan.Fleets
+	First        int // global index of the group's first client
+	InFleet      int // index of the first client within its fleet
+	Count        int
+	MP           string // pinned MP, or ""
+	Scheme       scenarios.Scheme
+	Notification scenarios.NotifyMode
+	identities   netip.Prefix
+}
+
+// Client returns the address and MAC of the group's i-th client.
+func (g Group) Client(i int) (netip.Addr, net.HardwareAddr) {
+	return fleet.AddrFor(g.identities, g.InFleet+i), fleet.MACFor(g.First + i)
+}
+
+// Neighbors are permanent ARP entries of one router on one link.
+type Neighbors struct {
+	Router, Link string
+	Addrs        []netip.Addr
+	MACs         []net.HardwareAddr
+}
+
+// Clients is the total number of simulated clients.
+func (p *Plan) Clients() int {
+	n := 0
+	for _, f := range p.Fleets {
+		n += f.Clients
+	}
+	return n
+}
+
+// Group returns the group named name.
+func (p *Plan) Group(name string) (Group, bool) {
+	for _, g := range p.Groups {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return Group{}, false
+}
+
+// Lower turns a validated scenario (defaults filled: scenarios.Load, Parse, Resolve or
+// Validate did that) into a Plan.
+func Lower(s *scenarios.Scenario) (*Plan, error) {
+	p := &Plan{Scenario: s, Duration: s.Duration.D(), Ramp: s.Ramp.D(), Firewalls: map[string]map[string]netsim.Action{}}
+	p.Net = network(s)
+	nodes, err := netsim.Nodes(p.Net)
+	if err != nil {
+		return nil, fmt.Errorf("lower %s: %w", s.Name, err)
+	}
+	byName := map[string]netsim.Node{}
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+	for i, m := range s.ManagementPoints {
+		n := byName[netsim.MPNode(m.Name)]
+		if len(n.Ifaces) == 0 {
+			return nil, fmt.Errorf("lower %s: mp %s has no address", s.Name, m.Name)
+		}
+		addr := n.Ifaces[0].Addr.Addr()
+		p.MPs = append(p.MPs, MP{Name: m.Name, Node: n.Name, Site: m.Site, Addr: addr, Config: mpConfig(s, i, addr)})
+	}
+	for i := range p.MPs {
+		for _, o := range p.MPs {
+			if o.Name != p.MPs[i].Name && o.Site == p.MPs[i].Site {
+				p.MPs[i].Config.Peers = append(p.MPs[i].Config.Peers, mp.Peer{Name: o.Name, Addr: o.Addr})
+			}
+		}
+	}
+	p.Site = site.Config{SiteCode: s.Site.Code}
+	p.fleets(s, byName)
+	p.neighbors(s)
+	p.firewalls(s)
+	if err := p.steps(s); err != nil {
+		return nil, fmt.Errorf("lower %s: %w", s.Name, err)
+	}
+	return p, nil
+}
+
+// network is the scenario's topology in netsim's terms.
+func network(s *scenarios.Scenario) netsim.Spec {
+	var spec netsim.Spec
+	for _, seg := range s.Network.Segments {
+		spec.Segments = append(spec.Segments, netsim.Segment{Name: seg.Name, Subnet: seg.Subnet.Prefix, Clients: seg.Clients.Prefix})
+	}
+	for _, r := range s.Network.Routers {
+		nr := netsim.Router{Name: r.Name, Links: slices.Clone(r.Links), DirectedBroadcast: r.DirectedBroadcast}
+		if r.Firewall != nil {
+			fw := firewall(r.Firewall.Default, r.Firewall.Rules)
+			nr.Firewall = &fw
+		}
+		spec.Routers = append(spec.Routers, nr)
+	}
+	for _, m := range s.ManagementPoints {
+		spec.MPs = append(spec.MPs, netsim.Host{Name: m.Name, Segment: m.Segment})
+	}
+	if s.Site.Segment != "" {
+		spec.Site = &netsim.Host{Name: netsim.SiteNode, Segment: s.Site.Segment}
+	}
+	return spec
+}
+
+// firewall lowers a scenario rule list (defaults filled: names, protocols).
+func firewall(def scenarios.Action, rules []scenarios.Rule) netsim.Firewall {
+	fw := netsim.Firewall{Default: netsim.Action(def)}
+	for _, r := range rules {
+		fw.Rules = append(fw.Rules, netsim.Rule{
+			Name: r.Name, Proto: netsim.Proto(r.Proto), From: r.From, To: r.To, Action: netsim.Action(r.Action),
+			Ports: netsim.PortRange{Lo: uint16(r.Port.Lo), Hi: uint16(r.Port.Hi)},
+		})
+	}
+	return fw
+}
+
+// listen is an MP's listeners for the site's ports (secondary sites inherit them).
+func listen(addr netip.Addr, p scenarios.SitePorts) mp.Listen {
+	return mp.ListenPorts(addr, uint16(p.HTTP.Default), uint16(p.HTTP.Alternate), uint16(p.HTTPS.Default),
+		uint16(p.HTTPS.Alternate), uint16(p.Notification))
+}
+
+func mpConfig(s *scenarios.Scenario, i int, addr netip.Addr) mp.Config {
+	m := s.ManagementPoints[i]
+	return mp.Config{
+		Name:     m.Name,
+		SiteCode: m.Site,
+		Addr:     addr,
+		Listen:   listen(addr, s.Site.Ports),
+		TLS:      mp.TLSConfig{Key: string(m.TLS.Key), Resumption: *m.TLS.Resumption},
+		ServiceTime: mp.ServiceTime{Dist: string(m.ServiceTime.Dist), Mean: agent.Duration(m.ServiceTime.Mean),
+			Min: agent.Duration(m.ServiceTime.Min), Max: agent.Duration(m.ServiceTime.Max)},
+		ErrorRate:      m.ErrorRate,
+		PolicyBytes:    m.PolicyBytes,
+		MaxConnections: m.MaxConnections,
+		Seed:           s.Seed + int64(i),
+	}
+}
+
+func sitePorts(p scenarios.SitePorts) fleet.SitePorts {
+	return fleet.SitePorts{
+		HTTP:         fleet.RequestPort{Default: p.HTTP.Default, Alternate: p.HTTP.Alternate},
+		HTTPS:        fleet.RequestPort{Default: p.HTTPS.Default, Alternate: p.HTTPS.Alternate},
+		Notification: p.Notification,
+	}
+}
+
+// group lowers one client group with global indexes [first, first+Count).
+func group(g scenarios.ClientGroup, first int) fleet.Group {
+	return fleet.Group{
+		Name: g.Group, First: first, Count: g.Count, MP: g.MP, Scheme: string(g.Scheme),
+		HTTPPort: g.HTTPPort, HTTPSPort: g.HTTPSPort, KnowsAlternate: *g.KnowsAlternate,
+		Notification:      string(g.Notification),
+		PolicyInterval:    agent.Duration(g.PolicyInterval),
+		HeartbeatInterval: agent.Duration(g.HeartbeatInterval),
+		ConnectTimeout:    agent.Duration(g.ConnectTimeout),
+		Retries:           *g.Retries,
+		UnmanagedAfter:    g.UnmanagedAfter,
+		Asleep:            g.Asleep,
+		KeepAlive:         agent.Duration(g.NotificationKeepalive),
+		LongPollWait:      agent.Duration(g.LongPollWait),
+	}
+}
+
+func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node) {
+	var mps []fleet.MP
+	for _, m := range p.MPs {
+		mps = append(mps, fleet.MP{Name: m.Name, Addr: m.Addr, Site: m.Site})
+	}
+	bySeg := map[string]int{}
+	global := 0
+	yes := true
+	for _, g := range s.Clients {
+		fi, ok := bySeg[g.Segment]
+		if !ok {
+			var ids netip.Prefix
+			for _, seg := range s.Network.Segments {
+				if seg.Name == g.Segment {
+					ids = seg.Clients.Prefix
+				}
+			}
+			node := netsim.ClientNode(g.Segment)
+			cfg := fleet.Config{
+				Segment: g.Segment, Identities: ids, MPs: mps, SitePorts: sitePorts(s.Site.Ports),
+				SiteCode: s.Site.Code, Seed: s.Seed, Duration: agent.Duration(s.Duration), Ramp: agent.Duration(s.Ramp),
+				// Per-client end states carry who fell back and which port worked.
+				ClientStates: &yes,
+			}
+			if n := nodes[node]; len(n.Ifaces) > 0 {
+				cfg.NIC = n.Ifaces[0].Name // sleeping clients' NICs read the segment here
+			}
+			fi = len(p.Fleets)
+			bySeg[g.Segment] = fi
+			p.Fleets = append(p.Fleets, Fleet{Segment: g.Segment, Node: node, Config: cfg})
+		}
+		f := &p.Fleets[fi]
+		p.Groups = append(p.Groups, Group{Name: g.Group, Fleet: fi, First: global, InFleet: f.Clients, Count: g.Count,
+			MP: g.MP, Scheme: g.Scheme, Notification: g.Notification, identities: f.Config.Identities})
+		f.Config.Groups = append(f.Config.Groups, group(g, global))
+		f.Clients += g.Count
+		global += g.Count
+	}
+}
+
+// neighbors lists every client behind a router with static neighbour entries.
+func (p *Plan) neighbors(s *scenarios.Scenario) {
+	for _, rt := range s.Network.Routers {
+		if !rt.StaticNeighbors {
+			continue
+		}
+		for _, link := range rt.Links {
+			n := Neighbors{Router: rt.Name, Link: link}
+			for _, g := range p.Groups {
+				if p.Fleets[g.Fleet].Segment != link {
+					continue
+				}
+				for i := range g.Count {
+					a, m := g.Client(i)
+					n.Addrs = append(n.Addrs, a)
+					n.MACs = append(n.MACs, m)
+				}
+			}
+			if len(n.Addrs) > 0 {
+				p.Neighbors = append(p.Neighbors, n)
+			}
+		}
+	}
+}
+
+func (p *Plan) firewalls(s *scenarios.Scenario) {
+	note := func(router string, def scenarios.Action, rules []scenarios.Rule) {
+		m := p.Firewalls[router]
+		if m == nil {
+			m = map[string]netsim.Action{}
+			p.Firewalls[router] = m
+		}
+		m[netsim.DefaultCounter] = netsim.Action(def)
+		for _, r := range rules {
+			m[r.Name] = netsim.Action(r.Action)
+		}
+	}
+	for _, r := range s.Network.Routers {
+		if r.Firewall != nil {
+			note(r.Name, r.Firewall.Default, r.Firewall.Rules)
+		}
+	}
+	for _, e := range s.Timeline {
+		if f := e.Firewall; f != nil {
+			note(f.Router, f.Default, f.Rules)
+		}
+	}
+}
+
+// DescribeRules is one line for a firewall: each rule, then the default.
+func DescribeRules(fw netsim.Firewall) string {
+	var parts []string
+	for _, r := range fw.Rules {
+		m := string(r.Proto)
+		if !r.Ports.IsZero() {
+			m += "/" + r.Ports.String()
+		}
+		if r.From != "" {
+			m += " from " + r.From
+		}
+		if r.To != "" {
+			m += " to " + r.To
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s %s", r.Name, m, r.Action))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no rules")
+	}
+	return strings.Join(parts, "; ") + fmt.Sprintf(" (default %s)", fw.Default)
+}

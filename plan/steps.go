@@ -1,0 +1,192 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portlab/portlab/agent"
+	"github.com/portlab/portlab/agent/fleet"
+	"github.com/portlab/portlab/agent/mp"
+	"github.com/portlab/portlab/agent/site"
+	"github.com/portlab/portlab/netsim"
+	"github.com/portlab/portlab/scenarios"
+)
+
+// Step is one timeline event, lowered: when, what (for the console and the result), and
+// the typed action whose agent commands are already worked out.
+type Step struct {
+	// At is the offset from the start of the load.
+	At time.Duration
+	// Kind is the event's kind as the scenario names it: site_ports, reconfigure,
+	// firewall, notify, wake, mp.
+	Kind string
+	// Detail says what the step does, for the console and the result.
+	Detail string
+	// Action is one of *SitePorts, *Reconfigure, *Firewall, *Notify, *Wake, *MPAction.
+	Action any
+}
+
+// SitePorts changes the site's ports: every MP moves its listeners (secondary sites
+// inherit the primary's ports) and every fleet learns what the site now publishes.
+type SitePorts struct {
+	Ports  scenarios.SitePorts // the site's ports after the change
+	Listen map[string]mp.Listen
+	Fleet  fleet.SitePorts
+}
+
+// Reconfigure changes what a group of clients has installed.
+type Reconfigure struct {
+	Fleet int // index into Plan.Fleets
+	Args  fleet.Reconfigure
+}
+
+// Firewall replaces a router's rule set.
+type Firewall struct {
+	Router   string
+	Firewall netsim.Firewall
+}
+
+// Notify pushes a notification through every running MP.
+type Notify struct {
+	Args   mp.PushArgs
+	Groups []string // the groups it reaches
+}
+
+// Wake has the site server send magic packets; the fleet is told first so its
+// time-to-managed starts at the send.
+type Wake struct {
+	Group string
+	Fleet int
+	Send  site.SendArgs
+	// Expect is the fleet's expect_wake argument; the runner sets SentNS.
+	Expect fleet.WakeArgs
+	Port   int
+}
+
+// MPAction stops or starts a management point.
+type MPAction struct {
+	Name  string
+	Start bool
+}
+
+// steps lowers the timeline in time order, tracking the site's ports as they change
+// so that each step carries what the agents need at that moment.
+func (p *Plan) steps(s *scenarios.Scenario) error {
+	order := make([]int, len(s.Timeline))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return s.Timeline[order[a]].At < s.Timeline[order[b]].At })
+	ports := s.Site.Ports
+	for _, i := range order {
+		e := s.Timeline[i]
+		st := Step{At: e.At.D()}
+		switch {
+		case e.SitePorts != nil:
+			old := ports
+			ports = e.SitePorts.Apply(ports)
+			a := &SitePorts{Ports: ports, Listen: map[string]mp.Listen{}, Fleet: sitePorts(ports)}
+			for _, m := range p.MPs {
+				a.Listen[m.Name] = listen(m.Addr, ports)
+			}
+			st.Kind, st.Detail, st.Action = "site_ports", portsDelta(old, ports), a
+		case e.Reconfigure != nil:
+			r := e.Reconfigure
+			g, ok := p.Group(r.Group)
+			if !ok {
+				return fmt.Errorf("timeline[%d]: no group %q", i, r.Group)
+			}
+			args := fleet.Reconfigure{Group: r.Group, Method: string(r.Method), HTTPPort: r.HTTPPort, HTTPSPort: r.HTTPSPort,
+				Fraction: r.Fraction, Over: agent.Duration(r.Over)}
+			if r.Method == scenarios.MethodPush { // client push installs the site's current ports
+				args.HTTPPort, args.HTTPSPort = ports.HTTP.Default, ports.HTTPS.Default
+			}
+			over := ""
+			if r.Over != 0 {
+				over = " over " + r.Over.String()
+			}
+			st.Kind, st.Detail = "reconfigure", fmt.Sprintf("%s by %s%s", r.Group, r.Method, over)
+			st.Action = &Reconfigure{Fleet: g.Fleet, Args: args}
+		case e.Firewall != nil:
+			fw := firewall(e.Firewall.Default, e.Firewall.Rules)
+			st.Kind, st.Detail = "firewall", e.Firewall.Router+": "+DescribeRules(fw)
+			st.Action = &Firewall{Router: e.Firewall.Router, Firewall: fw}
+		case e.Notify != nil:
+			n := e.Notify
+			a := &Notify{Args: mp.PushArgs{Group: n.Group, Action: string(n.Action)}}
+			for _, g := range p.Groups {
+				if n.Group == "" || n.Group == g.Name {
+					a.Groups = append(a.Groups, g.Name)
+				}
+			}
+			who := n.Group
+			if who == "" {
+				who = "every group"
+			}
+			st.Kind, st.Detail, st.Action = "notify", fmt.Sprintf("%s to %s", n.Action, who), a
+		case e.Wake != nil:
+			a, err := p.wake(*e.Wake, ports.Wakeup)
+			if err != nil {
+				return fmt.Errorf("timeline[%d]: %w", i, err)
+			}
+			st.Kind, st.Detail, st.Action = "wake", fmt.Sprintf("%s %s to UDP %d", e.Wake.Group, e.Wake.Mode, a.Port), a
+		case e.MP != nil:
+			st.Kind, st.Detail = "mp", e.MP.Name+" "+string(e.MP.Action)
+			st.Action = &MPAction{Name: e.MP.Name, Start: e.MP.Action == scenarios.MPStart}
+		default:
+			return fmt.Errorf("timeline[%d]: no action", i)
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	return nil
+}
+
+// wake addresses one magic packet per client: unicast to the client's address, or to
+// the client range's subnet-directed broadcast address, on the site's wake-up port.
+func (p *Plan) wake(w scenarios.Wake, port int) (*Wake, error) {
+	g, ok := p.Group(w.Group)
+	if !ok {
+		return nil, fmt.Errorf("no group %q", w.Group)
+	}
+	a := &Wake{Group: w.Group, Fleet: g.Fleet, Port: port,
+		Send:   site.SendArgs{Label: w.Group, Rate: float64(w.Rate), Retries: *w.Retries},
+		Expect: fleet.WakeArgs{Selector: fleet.Selector{Group: w.Group}}}
+	bcast := netsim.BroadcastAddr(g.identities)
+	for i := range g.Count {
+		addr, mac := g.Client(i)
+		to := netip.AddrPortFrom(addr, uint16(port))
+		if w.Mode == scenarios.WakeBroadcast {
+			to = netip.AddrPortFrom(bcast, uint16(port))
+		}
+		a.Send.Targets = append(a.Send.Targets, site.Target{MAC: mac.String(), To: to})
+	}
+	return a, nil
+}
+
+// portsDelta says what changed between two sets of site ports.
+func portsDelta(a, b scenarios.SitePorts) string {
+	var d []string
+	rp := func(name string, x, y scenarios.RequestPort) {
+		if x.Default != y.Default {
+			d = append(d, fmt.Sprintf("%s %d -> %d", name, x.Default, y.Default))
+		}
+		if x.Alternate != y.Alternate {
+			d = append(d, fmt.Sprintf("%s alternate %d -> %d", name, x.Alternate, y.Alternate))
+		}
+	}
+	rp("http", a.HTTP, b.HTTP)
+	rp("https", a.HTTPS, b.HTTPS)
+	if a.Notification != b.Notification {
+		d = append(d, fmt.Sprintf("notification %d -> %d", a.Notification, b.Notification))
+	}
+	if a.Wakeup != b.Wakeup {
+		d = append(d, fmt.Sprintf("wakeup %d -> %d", a.Wakeup, b.Wakeup))
+	}
+	if len(d) == 0 {
+		return "no change"
+	}
+	return strings.Join(d, ", ")
+}
