@@ -88,6 +88,7 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newReportCmd(io),
 		newCompareCmd(io),
 		newRunCmd(io),
+		newK8sCmd(io),
 		// more commands: one line each, above this comment
 	)
 	for _, c := range root.Commands() {
