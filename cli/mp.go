@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +27,7 @@ func newMPCmd(io streams) *cobra.Command {
 		Use:   "mp",
 		Short: "Run a fake ConfigMgr management point by hand",
 	}
-	c.AddCommand(newMPServeCmd(io))
+	c.AddCommand(newMPServeCmd(io), newMPMessageCmd(io), newMPDecodeCmd(io))
 	return c
 }
 
@@ -43,11 +45,21 @@ func newMPServeCmd(io streams) *cobra.Command {
 		Short: "Serve one fake management point on loopback until Ctrl-C",
 		Long: `serve runs the same management point as a scenario run, outside any namespace: the
 HTTP and HTTPS request ports (default and alternate), the notification port and HTTP(S)
-long polling, with a fresh CA. It prints its addresses and the CA file for curl, wrk or a
-browser, and stops cleanly on Ctrl-C (exit 0) or after --duration, printing its counters.
-Port 0 picks a free port.`,
+long polling, with a fresh CA. It speaks ConfigMgr's wire format: location queries
+(MPLIST, MPCERT, SITESIGNCERT, MPKEYINFORMATION...), CCM_POST messages to
+/ccm_system/request (registration assigns an SMSID, policy assignments list policies
+whose bodies it serves under /SMS_MP/.sms_pol), and the NTLM handshake of
+/ccm_system_windowsauth/request. It prints its addresses, the CA file and example curl
+commands, and stops cleanly on Ctrl-C (exit 0) or after --duration, printing its
+counters. Addresses must be loopback; port 0 picks a free port.`,
 		Example: `  portlab mp serve --http 127.0.0.1:8080 --https 127.0.0.1:8443
   curl --cacert CA.pem 'https://127.0.0.1:8443/SMS_MP/.sms_aut?MPLIST'
+  portlab mp message --endpoint MP_ClientRegistration > reg.bin
+  curl -X CCM_POST -H 'Content-Type: multipart/mixed; boundary="aAbBcCdDv1234567890VxXyYzZ"' \
+       --data-binary @reg.bin http://127.0.0.1:8080/ccm_system/request -o reply.bin
+  portlab mp decode reply.bin
+  curl -X CCM_POST --ntlm -u 'CORP\CLIENT1$:' -H 'Content-Type: multipart/mixed; boundary="aAbBcCdDv1234567890VxXyYzZ"' \
+       --data-binary @reg.bin http://127.0.0.1:8080/ccm_system_windowsauth/request -o reply.bin
   wrk -t2 -c32 -d10s 'http://127.0.0.1:8080/SMS_MP/.sms_aut?MPLIST'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +69,18 @@ Port 0 picks a free port.`,
 			if cfg.Listen == (mp.Listen{}) {
 				return WithCode(ExitInvalid, errors.New("nothing to serve: give at least one of --http, --https, --http-alt, --https-alt, --notification"))
 			}
+			// mp serve is for checks on this host: it binds loopback only, never an
+			// address another machine could reach.
+			for _, r := range mp.Roles() {
+				if a := cfg.Listen.Get(r); a.IsValid() && !a.Addr().IsLoopback() {
+					return WithCode(ExitInvalid, fmt.Errorf("--%s %s: mp serve binds loopback addresses only (127.0.0.0/8, ::1); a scenario run serves the lab's addresses", flagName(r), a))
+				}
+			}
+			// A closed stdout (| head) must not kill the server before it cleans up: with
+			// SIGPIPE noted, writes fail instead, and the temporary CA goes on exit.
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGPIPE, syscall.SIGHUP)
+			defer signal.Stop(sigs)
 			if cfg.TLS.CAFile == "" {
 				dir, err := os.MkdirTemp("", "portlab-mp-")
 				if err != nil {
@@ -88,7 +112,14 @@ Port 0 picks a free port.`,
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			<-ctx.Done()
+			for waiting := true; waiting; {
+				select {
+				case <-ctx.Done():
+					waiting = false
+				case sig := <-sigs:
+					waiting = sig == syscall.SIGPIPE // a hang-up stops; a broken pipe does not
+				}
+			}
 			s.Close()
 			printMPSummary(io, s.Snapshot())
 			return nil
@@ -101,7 +132,10 @@ Port 0 picks a free port.`,
 	f.Var((*addrPortFlag)(&cfg.Listen.HTTPSAlt), "https-alt", "HTTPS alternate request port address")
 	f.Var((*addrPortFlag)(&cfg.Listen.Notification), "notification", "client notification (TCP) port address, such as 127.0.0.1:10123")
 	f.StringVar(&cfg.Name, "name", "mp1", "MP host name (MPLIST, certificate)")
+	f.StringVar(&cfg.FQDN, "fqdn", "", "MP FQDN (MPLIST, certificate, NTLM target; default NAME.DOMAIN)")
 	f.StringVar(&cfg.SiteCode, "site", "PS1", "site code")
+	f.StringVar(&cfg.Domain, "domain", "corp.example", "the site's DNS domain")
+	f.StringSliceVar(&cfg.Accounts, "account", nil, "computer account windowsauth accepts, NAME$ or DOMAIN\\NAME$ (repeatable; default any)")
 	f.StringVar(&key, "key", string(scenarios.DefaultTLSKey), "server key: ecdsa-p256, rsa-2048 or rsa-3072")
 	f.BoolVar(&noResumption, "no-resumption", false, "disable TLS session resumption")
 	f.StringVar(&cfg.TLS.CAFile, "ca-file", "", "write the CA certificate here (default: a temporary file removed on exit)")
@@ -138,7 +172,15 @@ func printMPAddrs(io streams, s *mp.Server) {
 	if h := a.HTTPS; h.IsValid() {
 		fmt.Fprintf(io.out, "try: curl --cacert %s 'https://%s%s?%s'\n", cfg.TLS.CAFile, h, wire.PathAut, wire.QueryMPList)
 	}
+	if h := a.HTTP; h.IsValid() {
+		fmt.Fprintf(io.out, "try: curl -A '%s' 'http://%s%s?%s'\n", wire.UserAgent, h, wire.PathAut, wire.QueryMPList)
+		fmt.Fprintf(io.out, "try: portlab mp message --endpoint %s > reg.bin && curl -X %s -A %s -H '%s' --data-binary @reg.bin http://%s%s -o reply.bin && portlab mp decode reply.bin\n",
+			wire.EndpointRegistration, wire.MethodCCMPost, wire.UserAgentCCMPost, "Content-Type: "+wire.ContentTypeCCM, h, wire.PathRequest)
+	}
 }
+
+// flagName is the serve flag of a role.
+func flagName(r mp.Role) string { return strings.ReplaceAll(string(r), "_", "-") }
 
 func printMPSummary(io streams, snap mp.Snapshot) {
 	var total uint64
@@ -153,8 +195,8 @@ func printMPSummary(io streams, snap mp.Snapshot) {
 	}
 	slices.Sort(byStatus)
 	p := snap.Process
-	fmt.Fprintf(io.out, "stopped: %d requests (%s), TLS handshakes %d full %d resumed, %d pushes, CPU %.2fs user %.2fs system, RSS %.1f MiB\n",
-		total, strings.Join(byStatus, " "), snap.TLS.Full, snap.TLS.Resumed, snap.Notify.Pushes,
+	fmt.Fprintf(io.out, "stopped: %d requests (%s), %d registered, TLS handshakes %d full %d resumed, NTLM %d authenticated, %d pushes, CPU %.2fs user %.2fs system, RSS %.1f MiB\n",
+		total, strings.Join(byStatus, " "), snap.Registry.Registered, snap.TLS.Full, snap.TLS.Resumed, snap.Auth.Authenticated, snap.Notify.Pushes,
 		p.CPUUserSeconds, p.CPUSystemSeconds, float64(p.RSSBytes)/(1<<20))
 }
 

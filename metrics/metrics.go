@@ -65,7 +65,8 @@ const (
 const (
 	OpLocation     = "location"
 	OpRegistration = "registration"
-	OpPolicy       = "policy"
+	OpPolicy       = "policy"      // policy assignments (MP_PolicyManager)
+	OpPolicyBody   = "policy_body" // GET .sms_pol of the assigned policies
 	OpHeartbeat    = "heartbeat"
 	OpLongPoll     = "longpoll"
 	OpPushAck      = "push_ack" // notification acknowledgements (PushLatency)

@@ -157,6 +157,9 @@ func Lower(s *scenarios.Scenario) (*Plan, error) {
 	return p, nil
 }
 
+// siteDomain is the site's DNS domain. TODO(service location): scenarios.Site.Domain.
+const siteDomain = "corp.example"
+
 // network is the scenario's topology in netsim's terms.
 func network(s *scenarios.Scenario) netsim.Spec {
 	var spec netsim.Spec
@@ -203,6 +206,7 @@ func mpConfig(s *scenarios.Scenario, i int, addr netip.Addr) mp.Config {
 	return mp.Config{
 		Name:     m.Name,
 		SiteCode: m.Site,
+		Domain:   siteDomain,
 		Addr:     addr,
 		Listen:   listen(addr, s.Site.Ports),
 		TLS:      mp.TLSConfig{Key: string(m.TLS.Key), Resumption: *m.TLS.Resumption},
@@ -260,7 +264,7 @@ func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node) {
 			node := netsim.ClientNode(g.Segment)
 			cfg := fleet.Config{
 				Segment: g.Segment, Identities: ids, MPs: mps, SitePorts: sitePorts(s.Site.Ports),
-				SiteCode: s.Site.Code, Seed: s.Seed, Duration: agent.Duration(s.Duration), Ramp: agent.Duration(s.Ramp),
+				SiteCode: s.Site.Code, Domain: siteDomain, Seed: s.Seed, Duration: agent.Duration(s.Duration), Ramp: agent.Duration(s.Ramp),
 				// Per-client end states carry who fell back and which port worked.
 				ClientStates: &yes,
 			}

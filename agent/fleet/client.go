@@ -2,13 +2,11 @@ package fleet
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/netip"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portlab/portlab/metrics"
@@ -53,7 +51,8 @@ type client struct {
 	asleep     bool
 	busy       bool
 	located    bool
-	registered bool
+	smsid      string // the SMSID the MP assigned at registration
+	policies   uint64 // policySet of the assignments whose bodies were downloaded
 	mp         MP
 	mpPicks    uint32
 	lastPort   int
@@ -95,15 +94,16 @@ func (c *client) ports(site SitePorts) (port, alt int) {
 // job is one cycle as planned by the worker: everything the cycle goroutine needs,
 // copied, so it never reads client state the worker may change.
 type job struct {
-	c          *client
-	intended   time.Time
-	located    bool
-	registered bool
-	heartbeat  bool
-	mp         MP
-	port, alt  int
-	idle       *httpConn
-	pickSeed   uint64
+	c         *client
+	intended  time.Time
+	located   bool
+	smsid     string // assigned at registration; "" until then
+	policies  uint64 // the assignment set whose bodies the client holds
+	heartbeat bool
+	mp        MP
+	port, alt int
+	idle      *httpConn
+	pickSeed  uint64
 }
 
 // attempt is one request attempt on one port.
@@ -123,7 +123,8 @@ type cycleResult struct {
 	err       error
 	located   bool
 	mp        MP
-	regDone   bool
+	smsid     string
+	policies  uint64
 	port      int // the port that worked last
 	idle      *httpConn
 	end       time.Time
@@ -134,7 +135,7 @@ type cycleResult struct {
 // heartbeat when due. It stops at the first failed operation.
 func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 	c := j.c
-	res := &cycleResult{located: j.located, mp: j.mp, regDone: j.registered, idle: j.idle}
+	res := &cycleResult{located: j.located, mp: j.mp, smsid: j.smsid, policies: j.policies, idle: j.idle}
 	intended := j.intended
 	step := func(op string, reqs []request) ([][]byte, error) {
 		b, err := f.exchange(ctx, c, res, op, res.mp, j.port, j.alt, reqs, intended)
@@ -148,13 +149,14 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 		res.cancelled = ctx.Err() != nil && err != nil
 		return res
 	}
+	https := c.g.Scheme == "https"
 	if !res.located {
-		bodies, err := step(metrics.OpLocation, []request{{method: http.MethodGet, path: wire.PathAut + "?" + wire.QueryMPList}})
+		bodies, err := step(metrics.OpLocation, []request{mplist})
 		if err != nil {
 			return finish(fmt.Errorf("client %d: location at %s: %w", c.index, res.mp.Name, err))
 		}
-		var list wire.MPList
-		if err := xml.Unmarshal(bodies[0], &list); err != nil {
+		list, err := wire.ParseMPList(bodies[0])
+		if err != nil {
 			return finish(fmt.Errorf("client %d: location at %s: MPLIST: %w", c.index, res.mp.Name, err))
 		}
 		if c.g.MP == "" {
@@ -164,33 +166,62 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 		}
 		res.located = true
 	}
-	hdr := func(ep string) (request, error) {
-		body, ct, err := f.msgs.build(wire.Header{ID: strconv.Itoa(c.index), SourceID: c.guid,
-			SourceHost: "CLIENT" + strconv.Itoa(c.index), TargetEndpoint: ep, Group: c.g.Name})
-		return request{method: wire.MethodCCMPost, path: wire.PathRequest, ctype: ct, body: body}, err
+	// reply reads the MP's answer to the message (the last request of a post).
+	reply := func(bodies [][]byte) ([]byte, error) {
+		if len(bodies) == 0 {
+			return nil, errors.New("no reply")
+		}
+		_, payload, err := wire.ReadMessage(wire.ContentTypeCCM, bodies[len(bodies)-1], wire.Limits{})
+		return payload, err
 	}
-	if !res.regDone {
-		r, err := hdr(wire.EndpointRegistration)
+	if res.smsid == "" {
+		reqs, err := f.msgs.registration(c, &res.mp, https)
+		var bodies [][]byte
 		if err == nil {
-			_, err = step(metrics.OpRegistration, []request{r})
+			bodies, err = step(metrics.OpRegistration, reqs)
+		}
+		var payload []byte
+		if err == nil {
+			payload, err = reply(bodies)
+		}
+		if err == nil {
+			var r wire.RegistrationReply
+			if r, err = wire.ParseRegistrationReply(payload); err == nil {
+				res.smsid = r.SMSID
+			}
 		}
 		if err != nil {
 			return finish(fmt.Errorf("client %d: registration at %s: %w", c.index, res.mp.Name, err))
 		}
-		res.regDone = true
 	}
-	r, err := hdr(wire.EndpointPolicy)
+	reqs, err := f.msgs.policy(c, &res.mp, res.smsid, https)
+	var bodies [][]byte
 	if err == nil {
-		_, err = step(metrics.OpPolicy, []request{r,
-			{method: http.MethodGet, path: wire.PathPolicy + "?MachinePolicy&" + wire.LPParamGUID + "=" + c.guid}})
+		bodies, err = step(metrics.OpPolicy, reqs)
+	}
+	var payload []byte
+	if err == nil {
+		payload, err = reply(bodies)
+	}
+	var policies []wire.Policy
+	if err == nil {
+		policies, err = wire.AppendPolicies(nil, payload)
 	}
 	if err != nil {
 		return finish(fmt.Errorf("client %d: policy at %s: %w", c.index, res.mp.Name, err))
 	}
+	// Bodies only for assignments not downloaded yet, as a real client re-downloads a
+	// policy only at a new version.
+	if set := policySet(policies); set != res.policies && len(policies) > 0 {
+		if _, err := step(metrics.OpPolicyBody, policyBodies(policies)); err != nil {
+			return finish(fmt.Errorf("client %d: policy bodies at %s: %w", c.index, res.mp.Name, err))
+		}
+		res.policies = set
+	}
 	if j.heartbeat {
-		r, err := hdr(wire.EndpointDDR)
+		reqs, err := f.msgs.heartbeat(c, &res.mp, res.smsid, https)
 		if err == nil {
-			_, err = step(metrics.OpHeartbeat, []request{r})
+			_, err = step(metrics.OpHeartbeat, reqs)
 		}
 		if err != nil {
 			return finish(fmt.Errorf("client %d: heartbeat at %s: %w", c.index, res.mp.Name, err))
@@ -202,11 +233,11 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 // pickFromList picks an MP from an MPLIST at random (seeded). An MPLIST names MPs but
 // carries no addresses or ports: the fleet's MP list resolves the name (as DNS would
 // for a real client); a name it does not know is not picked.
-func (f *Fleet) pickFromList(list wire.MPList, seed uint64) (MP, bool) {
+func (f *Fleet) pickFromList(list []wire.MPListEntry, seed uint64) (MP, bool) {
 	var known []MP
-	for _, e := range list.MPs {
+	for _, e := range list {
 		for _, m := range f.cfg.MPs {
-			if m.Name == e.Name {
+			if strings.EqualFold(m.Name, e.Name) {
 				known = append(known, m)
 			}
 		}

@@ -64,18 +64,27 @@ func groupState(t *testing.T, f *Fleet, g string) GroupState {
 	return r.Groups[g]
 }
 
+// The messages a client sends read back with the real codec: the windowsauth try then
+// the anonymous post, the same bytes, the client's names and SMSID in them.
 func TestMessageShape(t *testing.T) {
-	m, err := newMessages()
-	if err != nil {
-		t.Fatal(err)
+	m := newMessages("corp.example", "PS1")
+	c := &client{index: 7}
+	mp := &MP{Name: "mp1"}
+	reqs, err := m.policy(c, mp, "GUID:ABC", false)
+	if err != nil || len(reqs) != 2 || reqs[0].path != wire.PathRequestWinAuth || !reqs[0].allow401 || reqs[1].path != wire.PathRequest || !bytes.Equal(reqs[0].body, reqs[1].body) {
+		t.Fatalf("policy requests %+v %v", reqs, err)
 	}
-	body, ct, err := m.build(wire.Header{ID: "1", SourceID: "GUID:X", TargetEndpoint: wire.EndpointPolicy, Group: "g"})
-	if err != nil {
-		t.Fatal(err)
+	h, p, err := wire.ReadMessage(reqs[1].ctype, reqs[1].body, wire.Limits{})
+	if err != nil || h.TargetEndpoint != wire.EndpointPolicy || h.SourceID != "GUID:ABC" || h.SourceHost != "CLIENT7" || !h.Compressed || h.ClientAuth.AuthSenderMachine != "CLIENT7" {
+		t.Fatalf("ReadMessage: %+v %v", h, err)
 	}
-	h, p, err := wire.ParseMessage(ct, bytes.NewReader(body), 1<<20)
-	if err != nil || h.TargetEndpoint != wire.EndpointPolicy || h.Group != "g" || !bytes.Contains(p, []byte("RequestAssignments")) {
-		t.Fatalf("ParseMessage: %+v %q %v", h, p, err)
+	if r, err := wire.ParseRequestAssignments(p); err != nil || r.ClientID != "GUID:ABC" || r.FQDN != "client7.corp.example" || r.PolicySource != "SMS:PS1" {
+		t.Fatalf("RequestAssignments %+v %v", r, err)
+	}
+	reqs, _ = m.registration(c, mp, false)
+	h, p, err = wire.ReadMessage(reqs[1].ctype, reqs[1].body, wire.Limits{})
+	if r, rerr := wire.ParseRegistrationRequest(p); err != nil || rerr != nil || h.SourceID != "" || r.NetBIOSName != "CLIENT7" {
+		t.Fatalf("registration %+v %+v %v %v", h, r, err, rerr)
 	}
 }
 

@@ -46,8 +46,10 @@ type Config struct {
 	MPs []MP `json:"mps"`
 	// The site's ports as published when the run starts.
 	SitePorts SitePorts `json:"site_ports"`
-	// Site code (MPLIST filtering is by site code in real life; informational here).
+	// Site code: the policy source the clients ask (SMS:<code>).
 	SiteCode string `json:"site_code,omitempty"`
+	// DNS domain of the clients (their FQDNs: client<index>.<domain>).
+	Domain string `json:"domain,omitempty"`
 	// Seed for every random choice (jitter, MP choice, GUIDs).
 	Seed int64 `json:"seed"`
 	// How long the load runs after the start; every loop ends then.

@@ -3,12 +3,14 @@ package fleet
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +36,8 @@ type fakeMP struct {
 	acks      map[uint64]int
 	sessions  map[net.Conn]bool
 	notif     net.Listener
+
+	bodies int // policy bodies served
 
 	stallFrom, stallTo atomic.Int64 // unix ns: requests in [from, to) wait until to
 	logins             atomic.Int64
@@ -122,8 +126,12 @@ func (m *fakeMP) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	m.hits[la.Port][ra.Addr()]++
 	m.mu.Unlock()
-	if r.UserAgent() != wire.UserAgent {
-		http.Error(w, "bad agent", http.StatusBadRequest)
+	wantUA := wire.UserAgent
+	if r.Method == wire.MethodCCMPost {
+		wantUA = wire.UserAgentCCMPost
+	}
+	if r.UserAgent() != wantUA {
+		http.Error(w, "bad agent "+r.UserAgent(), http.StatusBadRequest)
 		return
 	}
 	if now := time.Now().UnixNano(); now >= m.stallFrom.Load() && now < m.stallTo.Load() {
@@ -131,18 +139,38 @@ func (m *fakeMP) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.URL.Path == wire.PathAut && r.URL.RawQuery == wire.QueryMPList:
-		b, _ := xml.Marshal(wire.MPList{MPs: []wire.MPEntry{{Name: m.name, Addr: m.ip.String(), SiteCode: "PS1"}}})
-		w.Write(b)
+		w.Write(wire.AppendMPList(nil, []wire.MPListEntry{{Name: strings.ToUpper(m.name), FQDN: m.name, SiteCode: "PS1", Version: 9141}}))
+	case r.URL.Path == wire.PathRequestWinAuth && r.Method == wire.MethodCCMPost:
+		io.Copy(io.Discard, r.Body)
+		w.Header().Add("WWW-Authenticate", "Negotiate")
+		w.Header().Add("WWW-Authenticate", "NTLM")
+		w.WriteHeader(http.StatusUnauthorized)
 	case r.URL.Path == wire.PathRequest && r.Method == wire.MethodCCMPost:
-		h, _, err := wire.ParseMessage(r.Header.Get("Content-Type"), r.Body, 1<<20)
+		body, _ := io.ReadAll(r.Body)
+		h, _, err := wire.ReadMessage(r.Header.Get("Content-Type"), body, wire.Limits{})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		body, ct, _ := wire.BuildMessage(wire.Header{ID: h.ID, TargetEndpoint: h.TargetEndpoint, SourceID: m.name}, []byte("<Reply/>"))
-		w.Header().Set("Content-Type", ct)
-		w.Write(body)
+		var doc []byte
+		switch h.TargetEndpoint {
+		case wire.EndpointRegistration:
+			doc = wire.AppendRegistrationReply(nil, &wire.RegistrationReply{SMSID: "GUID:00000000-0000-4000-8000-" + fmt.Sprintf("%012x", len(h.SourceHost))})
+		case wire.EndpointPolicy:
+			doc = wire.AppendReplyAssignments(nil, &wire.AssignmentReply{Policies: wire.MachinePolicies()[:2]})
+		default:
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		rh := wire.ReplyHeader(&h, "{00000000-0000-0000-0000-000000000001}", m.name, time.Now())
+		var e wire.Encoder
+		out, _ := e.Message(nil, &rh, doc, true)
+		w.Header().Set("Content-Type", wire.ContentTypeCCM)
+		w.Write(out)
 	case r.URL.Path == wire.PathPolicy && r.Method == http.MethodGet:
+		m.mu.Lock()
+		m.bodies++
+		m.mu.Unlock()
 		w.Write(make([]byte, 4096))
 	case r.URL.Path == wire.PathLongPoll:
 		m.longPoll(w, r)

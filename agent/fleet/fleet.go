@@ -57,10 +57,7 @@ func NewFleet(cfg Config, opt Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := newMessages()
-	if err != nil {
-		return nil, fmt.Errorf("fleet %s: messages: %w", cfg.Segment, err)
-	}
+	msgs := newMessages(cfg.Domain, cfg.SiteCode)
 	f := &Fleet{cfg: cfg, conn: conn, msgs: msgs, site: cfg.SitePorts, total: metrics.NewRecorder()}
 	total := 0
 	for _, g := range cfg.Groups {

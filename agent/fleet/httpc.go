@@ -108,6 +108,9 @@ func (cn *connector) open(ctx context.Context, local netip.Addr, mp *MP, port in
 type request struct {
 	method, path, ctype string
 	body                []byte
+	// allow401: a 401 answer is expected (the windowsauth try of an anonymous client);
+	// the exchange goes on with the next request on the same connection.
+	allow401 bool
 }
 
 // statusError is a response with a non-2xx status.
@@ -132,7 +135,11 @@ func (cn *connector) do(ctx context.Context, h *httpConn, host string, req reque
 	hb = append(hb, req.path...)
 	hb = append(hb, " HTTP/1.1\r\nHost: "...)
 	hb = append(hb, host...)
-	hb = append(hb, "\r\nUser-Agent: "+wire.UserAgent+"\r\n"...)
+	if req.method == wire.MethodCCMPost {
+		hb = append(hb, "\r\nUser-Agent: "+wire.UserAgentCCMPost+"\r\n"...)
+	} else {
+		hb = append(hb, "\r\nUser-Agent: "+wire.UserAgent+"\r\n"...)
+	}
 	if req.ctype != "" {
 		hb = append(hb, "Content-Type: "...)
 		hb = append(hb, req.ctype...)
@@ -162,6 +169,9 @@ func (cn *connector) do(ctx context.Context, h *httpConn, host string, req reque
 	}
 	h.used = true
 	keep = !resp.Close && br.Buffered() == 0
+	if resp.StatusCode == http.StatusUnauthorized && req.allow401 {
+		return resp.StatusCode, body, keep, nil
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, body, keep, statusError{resp.StatusCode}
 	}

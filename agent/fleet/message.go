@@ -1,70 +1,143 @@
 package fleet
 
 import (
-	"bytes"
-	"compress/zlib"
-	"encoding/xml"
-	"mime"
-	"mime/multipart"
-	"net/textproto"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/portlab/portlab/wire"
 )
 
-// Message bodies. wire.BuildMessage allocates a fresh zlib compressor (hundreds of KiB)
-// per call, too much at thousands of requests a second; the payload of each endpoint is
-// the same for every client, so it is compressed once and only the per-client XML
-// header is written per request. The result has exactly wire.BuildMessage's shape (a
-// test parses it with wire.ParseMessage).
+// The requests of one client cycle, as a real ConfigMgr client sends them (wire's codec):
+//
+//	location      GET  /SMS_MP/.sms_aut?MPLIST                      (until located)
+//	registration  CCM_POST /ccm_system_windowsauth/request → 401     (once: the SMSID)
+//	              CCM_POST /ccm_system/request  MP_ClientRegistration
+//	policy        CCM_POST /ccm_system_windowsauth/request → 401
+//	              CCM_POST /ccm_system/request  MP_PolicyManager RequestAssignments
+//	policy_body   GET  /SMS_MP/.sms_pol?{id}.{version}              (each assigned policy
+//	                                                                  not yet downloaded)
+//	heartbeat     CCM_POST windowsauth → 401, then /ccm_system/request MP_DdrEndpoint
+//	                                                                 (when due)
+//
+// CCM_POSTs carry User-Agent ccmhttp, GETs SMS CCM 5.0. Every message is compressed
+// (the zlib-compress hook) as real clients send them; the windowsauth leg carries the
+// same body, as the client's first try does.
+
+// messages builds the fleet's CCM_POST bodies. Encoders are pooled: a cycle goroutine
+// takes one for its message and gives it back.
 type messages struct {
-	payload map[string][]byte // endpoint -> zlib-compressed payload
+	domain string
+	site   string
+	enc    sync.Pool // *wire.Encoder
+	docs   sync.Pool // *[]byte, the payload documents
 }
 
-func newMessages() (*messages, error) {
-	m := &messages{payload: map[string][]byte{}}
-	for ep, body := range map[string]string{
-		wire.EndpointRegistration: `<ClientRegistrationRequest><Data RequestType="Registration" TimeStamp="0"><AgentInformation AgentIdentity="CCMSetup.exe" AgentVersion="5.00.9122.1000"/></Data></ClientRegistrationRequest>`,
-		wire.EndpointPolicy:       `<RequestAssignments SchemaVersion="1.00" ACK="false" RequestType="Always"><PolicySource>SMS:PS1</PolicySource><Resource ResourceType="Machine"/></RequestAssignments>`,
-		wire.EndpointDDR:          `<Report><ReportHeader><Identification><Machine><ClientInstalled>1</ClientInstalled></Machine></Identification><ReportDetails><ReportContent>Inventory Data</ReportContent><InventoryAction ActionType="Predefined"><InventoryActionID>{00000000-0000-0000-0000-000000000003}</InventoryActionID><Description>Discovery</Description></InventoryAction></ReportDetails></ReportHeader></Report>`,
-	} {
-		var b bytes.Buffer
-		zw := zlib.NewWriter(&b)
-		if _, err := zw.Write([]byte(body)); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		m.payload[ep] = b.Bytes()
-	}
-	return m, nil
+func newMessages(domain, site string) *messages {
+	m := &messages{domain: domain, site: site}
+	m.enc.New = func() any { return new(wire.Encoder) }
+	m.docs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	return m
 }
 
-// build returns a CCM_POST body for endpoint and its Content-Type.
-func (m *messages) build(h wire.Header) ([]byte, string, error) {
-	var buf bytes.Buffer
-	buf.Grow(1024)
-	mw := multipart.NewWriter(&buf)
-	hx, err := xml.Marshal(h)
+// names of a client on the wire: its NetBIOS name and FQDN.
+func (m *messages) names(c *client) (netbios, fqdn string) {
+	netbios = "CLIENT" + strconv.Itoa(c.index)
+	fqdn = strings.ToLower(netbios)
+	if m.domain != "" {
+		fqdn += "." + m.domain
+	}
+	return netbios, fqdn
+}
+
+// post returns the two requests of one message: the windowsauth try (answered 401 to
+// an anonymous client) and the anonymous post, on one connection.
+func (m *messages) post(c *client, mp *MP, endpoint, smsid string, https bool, doc func(dst []byte, netbios, fqdn string) []byte) ([]request, error) {
+	netbios, fqdn := m.names(c)
+	h := wire.RequestHeader(endpoint, netbios, strings.ToUpper(mp.Name), https)
+	h.ID = messageID()
+	h.SourceID = smsid
+	h.SentTime = time.Now()
+	if smsid != "" && endpoint != wire.EndpointRegistration {
+		h.ClientAuth = wire.PlaceholderClientAuth(netbios)
+	}
+	dp := m.docs.Get().(*[]byte)
+	*dp = doc((*dp)[:0], netbios, fqdn)
+	e := m.enc.Get().(*wire.Encoder)
+	body, err := e.Message(make([]byte, 0, 1024+len(*dp)/2), &h, *dp, true)
+	m.enc.Put(e)
+	m.docs.Put(dp)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	p, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {wire.PartHeaderType}})
-	if err != nil {
-		return nil, "", err
+	return []request{
+		{method: wire.MethodCCMPost, path: wire.PathRequestWinAuth, ctype: wire.ContentTypeCCM, body: body, allow401: true},
+		{method: wire.MethodCCMPost, path: wire.PathRequest, ctype: wire.ContentTypeCCM, body: body},
+	}, nil
+}
+
+func (m *messages) registration(c *client, mp *MP, https bool) ([]request, error) {
+	return m.post(c, mp, wire.EndpointRegistration, "", https, func(dst []byte, netbios, fqdn string) []byte {
+		return wire.AppendRegistrationRequest(dst, &wire.RegistrationRequest{NetBIOSName: netbios, FQDN: fqdn, TimeStamp: time.Now()})
+	})
+}
+
+func (m *messages) policy(c *client, mp *MP, smsid string, https bool) ([]request, error) {
+	return m.post(c, mp, wire.EndpointPolicy, smsid, https, func(dst []byte, netbios, fqdn string) []byte {
+		return wire.AppendRequestAssignments(dst, &wire.AssignmentRequest{ClientID: smsid, FQDN: fqdn, NetBIOSName: netbios, PolicySource: "SMS:" + m.site})
+	})
+}
+
+func (m *messages) heartbeat(c *client, mp *MP, smsid string, https bool) ([]request, error) {
+	return m.post(c, mp, wire.EndpointDdrEndpoint, smsid, https, func(dst []byte, netbios, fqdn string) []byte {
+		return wire.AppendHeartbeatDDR(dst, &wire.HeartbeatDDR{Client: wire.ReportClient{ClientID: smsid, NetBIOSName: netbios},
+			Date: time.Now(), FQDN: fqdn, Domain: m.domain, SiteCode: m.site, IP: c.addr.String()})
+	})
+}
+
+// mplist is the location request.
+var mplist = request{method: http.MethodGet, path: wire.PathAut + "?" + wire.QueryMPList}
+
+// policyBodies are the GETs of the assigned policies whose versions the client has not
+// downloaded; a policy location's <mp> is the MP the client talks to, so only the path
+// and query of the location are used.
+func policyBodies(policies []wire.Policy) []request {
+	reqs := make([]request, 0, len(policies))
+	for _, p := range policies {
+		loc := wire.ExpandMP(p.Location, "")
+		if i := strings.Index(loc, wire.PathPolicy); i >= 0 {
+			loc = loc[i:]
+		}
+		reqs = append(reqs, request{method: http.MethodGet, path: loc})
 	}
-	if _, err := p.Write(hx); err != nil {
-		return nil, "", err
+	return reqs
+}
+
+// policySet identifies a list of assignments (ids and versions): a client downloads
+// bodies only when it changes, as a real client re-downloads only new versions.
+func policySet(policies []wire.Policy) uint64 {
+	h := uint64(14695981039346656037)
+	for _, p := range policies {
+		for _, s := range []string{p.ID, "@", p.Version, ";"} {
+			for i := 0; i < len(s); i++ {
+				h ^= uint64(s[i])
+				h *= 1099511628211
+			}
+		}
 	}
-	p, err = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {wire.PartPayloadType}, "Content-Encoding": {"deflate"}})
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := p.Write(m.payload[h.TargetEndpoint]); err != nil {
-		return nil, "", err
-	}
-	if err := mw.Close(); err != nil {
-		return nil, "", err
-	}
-	return buf.Bytes(), mime.FormatMediaType(wire.ContentTypeMsg, map[string]string{"boundary": mw.Boundary()}), nil
+	return h
+}
+
+// messageID is a fresh random {GUID} for one message (safe from any goroutine).
+func messageID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return string(wire.AppendGUID(nil, b))
 }

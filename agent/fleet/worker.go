@@ -166,7 +166,7 @@ func (w *worker) startCycle(ctx context.Context, c *client, intended, now time.T
 		c.mp = f.cfg.MPs[int(unitFloat(f.cfg.Seed, c.index, 3+uint64(c.mpPicks))*float64(len(f.cfg.MPs)))]
 	}
 	port, alt := c.ports(w.site)
-	j := &job{c: c, intended: intended, located: c.located, registered: c.registered, heartbeat: hbDue,
+	j := &job{c: c, intended: intended, located: c.located, smsid: c.smsid, policies: c.policies, heartbeat: hbDue,
 		mp: c.mp, port: port, alt: alt, idle: c.idle,
 		pickSeed: uint64(f.cfg.Seed)<<20 ^ uint64(c.index)<<8 ^ uint64(c.mpPicks)}
 	if !c.located {
@@ -219,7 +219,7 @@ func (w *worker) apply(ctx context.Context, ev workerEvent) {
 				w.runPlanned(ctx, c, time.Now())
 			}
 		}()
-		c.located, c.mp, c.registered = r.located, r.mp, r.regDone
+		c.located, c.mp, c.smsid, c.policies = r.located, r.mp, r.smsid, r.policies
 		if r.port != 0 {
 			c.lastPort = r.port
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"time"
 
@@ -152,10 +153,17 @@ type Limits struct {
 	LongPollMaxWait   Duration `json:"long_poll_max_wait,omitempty"`  // wire.DefaultLongPollWait; caps ?wait=
 	LongPollExpiry    Duration `json:"long_poll_expiry,omitempty"`    // 5m: a long-poll client not seen this long is forgotten
 	LongPollQueue     int      `json:"long_poll_queue,omitempty"`     // 16 pushes queued per long-poll client (oldest dropped)
-	LoginTimeout      Duration `json:"login_timeout,omitempty"`       // 10s from TCP connect to Login frame
-	SessionIdle       Duration `json:"session_idle,omitempty"`        // 30m without a frame closes a TCP session
-	FrameWriteTimeout Duration `json:"frame_write_timeout,omitempty"` // 5s per frame written to a session
-	ShutdownGrace     Duration `json:"shutdown_grace,omitempty"`      // 2s for in-flight requests on a removed port
+	MaxRegistrations  int      `json:"max_registrations,omitempty"`   // 262144 SMSIDs remembered; more are answered, not remembered
+	// Bounds of the notification tables: what one client (or a flood of made-up ones)
+	// can make the MP hold. Over a bound the MP refuses and counts it.
+	MaxLongPollClients int      `json:"max_long_poll_clients,omitempty"` // 131072 long-poll clients known at once (then 503)
+	MaxSessions        int      `json:"max_sessions,omitempty"`          // 131072 TCP notification sessions (then the login is closed)
+	MaxGUIDBytes       int      `json:"max_guid_bytes,omitempty"`        // 128 bytes of a client GUID or group name (then 400)
+	MaxInflate         int      `json:"max_inflate,omitempty"`           // 4 × GOMAXPROCS CCM messages read at once (then they wait)
+	LoginTimeout       Duration `json:"login_timeout,omitempty"`         // 10s from TCP connect to Login frame
+	SessionIdle        Duration `json:"session_idle,omitempty"`          // 30m without a frame closes a TCP session
+	FrameWriteTimeout  Duration `json:"frame_write_timeout,omitempty"`   // 5s per frame written to a session
+	ShutdownGrace      Duration `json:"shutdown_grace,omitempty"`        // 2s for in-flight requests on a removed port
 }
 
 // Config is one MP.
@@ -166,6 +174,12 @@ type Config struct {
 	FQDN string `json:"fqdn,omitempty"`
 	// Site code, such as PS1.
 	SiteCode string `json:"site_code"`
+	// DNS domain of the site (corp.example): the NTLM challenge names it, and the FQDN
+	// defaults to Name.Domain.
+	Domain string `json:"domain,omitempty"`
+	// Accounts /ccm_system_windowsauth/request accepts (NAME$ or DOMAIN\NAME$); empty:
+	// any account that completes the NTLM handshake.
+	Accounts []string `json:"accounts,omitempty"`
 	// IPv4 address of the MP (default: the address of the first listener).
 	Addr netip.Addr `json:"addr,omitzero"`
 	// Listener addresses.
@@ -180,8 +194,6 @@ type Config struct {
 	ErrorRate float64 `json:"error_rate,omitempty"`
 	// Policy body size (GET .sms_pol), bytes.
 	PolicyBytes int `json:"policy_bytes"`
-	// Payload size of a CCM_POST reply to a policy assignment request, bytes; default 1024.
-	ReplyBytes int `json:"reply_bytes,omitempty"`
 	// Concurrent connections across all ports (HTTP, HTTPS, notification); 0: no limit.
 	// Connections over the limit are accepted and reset at once (counted as rejected).
 	MaxConnections int `json:"max_connections,omitempty"`
@@ -197,9 +209,9 @@ type Config struct {
 func (c *Config) Normalize() {
 	if c.FQDN == "" {
 		c.FQDN = c.Name
-	}
-	if c.ReplyBytes == 0 {
-		c.ReplyBytes = 1024
+		if c.Domain != "" {
+			c.FQDN = c.Name + "." + c.Domain
+		}
 	}
 	if !c.Addr.IsValid() {
 		for _, r := range Roles() {
@@ -237,6 +249,21 @@ func (c *Config) Normalize() {
 	if l.LongPollQueue == 0 {
 		l.LongPollQueue = 16
 	}
+	if l.MaxRegistrations == 0 {
+		l.MaxRegistrations = 1 << 18
+	}
+	if l.MaxLongPollClients == 0 {
+		l.MaxLongPollClients = 1 << 17
+	}
+	if l.MaxSessions == 0 {
+		l.MaxSessions = 1 << 17
+	}
+	if l.MaxGUIDBytes == 0 {
+		l.MaxGUIDBytes = 128
+	}
+	if l.MaxInflate == 0 {
+		l.MaxInflate = 4 * runtime.GOMAXPROCS(0)
+	}
 }
 
 // Validate checks a normalized Config; errors wrap ErrConfig.
@@ -271,8 +298,8 @@ func (c *Config) Validate() error {
 	if c.ErrorRate < 0 || c.ErrorRate > 1 {
 		bad("error_rate %v: want 0..1", c.ErrorRate)
 	}
-	if c.PolicyBytes < 0 || c.ReplyBytes < 0 || c.MaxConnections < 0 {
-		bad("policy_bytes, reply_bytes and max_connections must not be negative")
+	if c.PolicyBytes < 0 || c.MaxConnections < 0 {
+		bad("policy_bytes and max_connections must not be negative")
 	}
 	if c.Limits.MaxHeaderBytes < 0 || c.Limits.MaxBodyBytes < 0 || c.Limits.MaxPayloadBytes < 0 || c.Limits.LongPollQueue < 0 {
 		bad("limits must not be negative")

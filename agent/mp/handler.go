@@ -1,10 +1,7 @@
 package mp
 
 import (
-	"bytes"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -19,21 +16,25 @@ import (
 	"github.com/portlab/portlab/wire"
 )
 
-// Endpoint labels in the request counters (besides wire's endpoint names, used for
-// CCM_POST messages).
+// Endpoint labels in the request counters, as an administrator reads an IIS log: the
+// location query or endpoint a request asked for (CCM_POST messages are counted under
+// their target endpoint, MP_ClientRegistration and the like).
 const (
-	LabelMPList      = wire.QueryMPList
+	LabelMPList      = wire.QueryMPList // MPLIST, MPLIST1 and MPLIST2
 	LabelMPCert      = wire.QueryMPCert
 	LabelSiteSign    = wire.QuerySiteSign
-	LabelMPKeyInfo   = wire.QueryMPKeyInfo
+	LabelMPKeyInfo   = wire.QueryMPKeyInfo // and its EX variant
+	LabelMediaKey    = wire.QueryMPKeyInfoMedia
+	LabelAffinity    = wire.QueryClientAffinity
 	LabelPolicyBody  = "sms_pol"
 	LabelLongPoll    = "long_poll"
 	LabelLongPollAck = "long_poll_ack"
 	LabelBITS        = "bits"
 	LabelPropfind    = "propfind"
-	LabelRequest     = "request" // a CCM_POST whose message was not read (400, 413) or HEAD/PROPFIND on a request path
-	LabelUnknown     = "unknown" // unknown path or query (404), verb not allowed (405)
-	LabelUnknownEP   = "unknown_endpoint"
+	LabelWindowsAuth = "windowsauth"      // /ccm_system_windowsauth/request answered 401 (the NTLM legs)
+	LabelRequest     = "request"          // a CCM_POST whose message was not read (400, 413) or HEAD/PROPFIND on a request path
+	LabelUnknown     = "unknown"          // unknown path or query (404), verb not allowed (405)
+	LabelUnknownEP   = "unknown_endpoint" // a CCM message to an endpoint the MP does not serve (404)
 )
 
 // routes: the verbs each path answers. Verbs outside wire.AllowedMethods get 405 on any
@@ -43,97 +44,9 @@ var routeMethods = map[string][]string{
 	wire.PathPolicy:         {http.MethodGet, http.MethodHead, wire.MethodPropfind},
 	wire.PathRequest:        {wire.MethodCCMPost, wire.MethodBITSPost, http.MethodHead, wire.MethodPropfind},
 	wire.PathRequestWinAuth: {wire.MethodCCMPost, wire.MethodBITSPost, http.MethodHead, wire.MethodPropfind},
+	wire.PathRequestAltAuth: {wire.MethodCCMPost, wire.MethodBITSPost, http.MethodHead, wire.MethodPropfind},
 	wire.PathLongPoll:       {http.MethodGet, http.MethodHead},
 }
-
-// staticBodies are the answers that depend only on the configuration.
-type staticBodies struct {
-	mpCert, siteSign, keyInfo []byte
-	policy                    []byte // GET .sms_pol
-	policyReply               []byte // MP_PolicyManager reply payload
-}
-
-func buildStatic(cfg Config, ca *CA, cert tls.Certificate) (staticBodies, error) {
-	var b staticBodies
-	b.mpCert = []byte(strings.ToUpper(hex.EncodeToString(cert.Certificate[0])))
-	b.siteSign = []byte(strings.ToUpper(hex.EncodeToString(ca.Cert.Raw)))
-	type keyInfo struct {
-		XMLName  xml.Name `xml:"MPKEYINFORMATION"`
-		Name     string   `xml:"NAME"`
-		FQDN     string   `xml:"FQDN"`
-		SiteCode string   `xml:"SITECODE"`
-		SignCert string   `xml:"SIGNINGCERTIFICATE"`
-		EncCert  string   `xml:"ENCRYPTIONCERTIFICATE"`
-	}
-	ki, err := xml.Marshal(keyInfo{Name: cfg.Name, FQDN: cfg.FQDN, SiteCode: cfg.SiteCode, SignCert: string(b.mpCert), EncCert: string(b.mpCert)})
-	if err != nil {
-		return b, fmt.Errorf("build MPKEYINFORMATION: %w", err)
-	}
-	b.keyInfo = append([]byte(xml.Header), ki...)
-	b.policy = padded(`<Policy PolicyID="{portlab-machine-policy}" PolicyVersion="1.00"><PolicyRule><![CDATA[`, `]]></PolicyRule></Policy>`, cfg.PolicyBytes)
-	b.policyReply = padded(`<ReplyAssignments ReplyMode="Sync"><PolicyAssignment PolicyAssignmentID="{portlab-1}"><Policy PolicyLocation="`+
-		"http://"+cfg.FQDN+wire.PathPolicy+`?portlab-1"/></PolicyAssignment><!--`, `--></ReplyAssignments>`, cfg.ReplyBytes)
-	return b, nil
-}
-
-// padded returns head + filler + tail of exactly n bytes (or head+tail if n is smaller).
-func padded(head, tail string, n int) []byte {
-	b := make([]byte, 0, max(n, len(head)+len(tail)))
-	b = append(b, head...)
-	for i := 0; len(b) < n-len(tail); i++ {
-		b = append(b, 'a'+byte(i%26))
-	}
-	return append(b, tail...)
-}
-
-// refreshMPList rebuilds the MPLIST document: this MP first, then its peers. Like a real
-// MP's, it names the MPs and their capabilities but carries no ports: clients use the
-// ports they were installed with (or learned from the site's publication).
-func (s *Server) refreshMPList() {
-	type property struct {
-		Name  string `xml:"Name,attr"`
-		Value string `xml:"Value,attr"`
-	}
-	type capabilities struct {
-		SchemaVersion string     `xml:"SchemaVersion,attr"`
-		Properties    []property `xml:"Property"`
-	}
-	type mpEntry struct {
-		Name         string       `xml:"Name,attr"`
-		FQDN         string       `xml:"FQDN,attr"`
-		SiteCode     string       `xml:"SiteCode,attr"`
-		Version      string       `xml:"Version"`
-		Capabilities capabilities `xml:"Capabilities"`
-	}
-	type mpList struct {
-		XMLName xml.Name  `xml:"MPList"`
-		MPs     []mpEntry `xml:"MP"`
-	}
-	sslState := "0"
-	if s.want.HTTPS.IsValid() {
-		sslState = "1" // unconfirmed: 1 when the MP has an HTTPS port, as an HTTPS MP reports
-	}
-	entry := func(name, fqdn string) mpEntry {
-		if fqdn == "" {
-			fqdn = name
-		}
-		return mpEntry{Name: name, FQDN: fqdn, SiteCode: s.cfg.SiteCode, Version: mpVersion,
-			Capabilities: capabilities{SchemaVersion: "1.0", Properties: []property{{Name: "SSLState", Value: sslState}}}}
-	}
-	l := mpList{MPs: []mpEntry{entry(s.cfg.Name, s.cfg.FQDN)}}
-	for _, p := range s.cfg.Peers {
-		l.MPs = append(l.MPs, entry(p.Name, p.FQDN))
-	}
-	b, err := xml.Marshal(l)
-	if err != nil {
-		b = []byte("<MPList/>") // cannot happen with these field types
-	}
-	b = append([]byte(xml.Header), b...)
-	s.mplist.Store(&b)
-}
-
-// mpVersion is the MP build an MPLIST reports (ConfigMgr current branch).
-const mpVersion = "9141"
 
 // statusWriter records the status a handler wrote.
 type statusWriter struct {
@@ -161,13 +74,23 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) handler(x *listener) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
-		sw.Header().Set("Server", "Microsoft-IIS/10.0")
+		sw.Header()["Server"] = serverHeader
 		label := s.route(x, sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
 		s.st.countRequest(reqKey{endpoint: label, port: x.port, transport: x.transport, status: sw.status})
 	})
+}
+
+// serverHeader is what IIS 10 sends; a shared slice, so setting it allocates nothing.
+var serverHeader = []string{"Microsoft-IIS/10.0"}
+
+// answer is a GET/HEAD answer: a body and its content type.
+type answer struct {
+	label       string
+	body        []byte
+	contentType string
 }
 
 func (s *Server) route(x *listener, w http.ResponseWriter, r *http.Request) string {
@@ -186,86 +109,142 @@ func (s *Server) route(x *listener, w http.ResponseWriter, r *http.Request) stri
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return LabelUnknown
 	}
-	if r.URL.Path == wire.PathLongPoll && r.Method == http.MethodGet {
+	switch {
+	case r.URL.Path == wire.PathLongPoll && r.Method == http.MethodGet:
 		return s.longPoll(x, w, r)
+	case r.Method == wire.MethodCCMPost:
+		return s.ccmPost(x, w, r)
+	case r.Method == wire.MethodBITSPost:
+		return s.bitsPost(w, r)
+	case r.Method == wire.MethodPropfind:
+		return s.propfind(w, r)
 	}
-	label := LabelRequest
-	var body []byte // the answer, for GET (HEAD gets headers only)
-	contentType := "text/xml; charset=UTF-8"
+	// GET and HEAD.
+	var a answer
 	switch r.URL.Path {
 	case wire.PathAut:
-		switch strings.ToUpper(r.URL.RawQuery) {
-		case wire.QueryMPList:
-			label, body = LabelMPList, *s.mplist.Load()
-		case wire.QueryMPCert:
-			label, body, contentType = LabelMPCert, s.static.mpCert, "text/plain"
-		case wire.QuerySiteSign:
-			label, body, contentType = LabelSiteSign, s.static.siteSign, "text/plain"
-		case wire.QueryMPKeyInfo:
-			label, body = LabelMPKeyInfo, s.static.keyInfo
-		default:
-			if r.Method == wire.MethodPropfind {
-				label = LabelPropfind // WebDAV on the directory itself
-				break
-			}
+		var ok bool
+		if a, ok = s.aut(r.URL.RawQuery); !ok {
 			http.Error(w, "unknown location query", http.StatusNotFound)
 			return LabelUnknown
 		}
 	case wire.PathPolicy:
-		label, body = LabelPolicyBody, s.static.policy
-	case wire.PathLongPoll:
-		label = LabelLongPoll // HEAD
-	}
-	var in []byte
-	if r.Method == wire.MethodCCMPost || r.Method == wire.MethodBITSPost {
 		var ok bool
-		if in, ok = s.readBody(w, r); !ok {
-			return label
+		if a, ok = s.policyBody(r.URL.RawQuery); !ok {
+			http.Error(w, "no such policy", http.StatusNotFound)
+			return LabelPolicyBody
 		}
-	}
-	// The MP works on the request (service time), then may fail it (error rate).
-	d, fail := s.timer.draw()
-	if !work(r.Context(), d) {
-		w.WriteHeader(http.StatusServiceUnavailable) // the client is gone; nobody reads this
-		return label
-	}
-	switch r.Method {
-	case wire.MethodCCMPost:
-		return s.ccmPost(w, r, in, fail)
-	case wire.MethodBITSPost:
-		label = LabelBITS
-	case wire.MethodPropfind:
-		contentType = `application/xml; charset="utf-8"`
-		body = []byte(xml.Header + `<D:multistatus xmlns:D="DAV:"><D:response><D:href>` + r.URL.Path +
-			`</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>`)
-	}
-	if fail != 0 {
-		http.Error(w, http.StatusText(fail), fail)
-		return label
-	}
-	switch r.Method {
-	case wire.MethodBITSPost:
-		// BITS upload protocol: acknowledge every packet; a session gets an ID.
-		w.Header().Set("BITS-Packet-Type", "Ack")
-		if strings.EqualFold(r.Header.Get("BITS-Packet-Type"), "Create-Session") {
-			w.Header().Set("BITS-Protocol", "{7df0354d-249b-430f-820d-3d2a9bef4931}")
-			w.Header().Set("BITS-Session-Id", "{"+newGUID()+"}")
-		}
+	default: // HEAD on a request or long-poll path
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
-	case wire.MethodPropfind:
-		w.Header().Set("Content-Type", contentType)
-		w.WriteHeader(http.StatusMultiStatus)
-		w.Write(body)
-	default: // GET, HEAD
-		w.Header().Set("Content-Type", contentType)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			w.Write(body)
+		return LabelRequest
+	}
+	// The MP works on the request (service time), then may fail it (error rate).
+	if fail := s.serve(r); fail != 0 {
+		http.Error(w, http.StatusText(fail), fail)
+		return a.label
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Content-Length", strconv.Itoa(len(a.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(a.body)
+	}
+	return a.label
+}
+
+// serve spends the service time on a request and draws the injected failure: the
+// status to answer instead (500, 503), or 0. A client gone meanwhile gets 503.
+func (s *Server) serve(r *http.Request) int {
+	d, fail := s.timer.draw()
+	if !work(r.Context(), d) {
+		return http.StatusServiceUnavailable // the client is gone; nobody reads this
+	}
+	return fail
+}
+
+// aut answers a location query (GET /SMS_MP/.sms_aut?...).
+func (s *Server) aut(raw string) (answer, bool) {
+	q, err := wire.ParseAutQuery(raw)
+	if err != nil {
+		return answer{}, false
+	}
+	st := s.static.Load()
+	switch q.Kind {
+	case wire.AutMPList, wire.AutMPList1, wire.AutMPList2:
+		if q.Site != "" && !strings.EqualFold(q.Site, s.cfg.SiteCode) {
+			return answer{LabelMPList, st.emptyList, contentTypeXML}, true // another site: no MP of it here
+		}
+		return answer{LabelMPList, st.mplist, contentTypeXML}, true
+	case wire.AutMPCert:
+		return answer{LabelMPCert, st.mpCert, contentTypeXML}, true
+	case wire.AutSiteSignCert:
+		return answer{LabelSiteSign, st.siteSign, contentTypeXML}, true
+	case wire.AutMPKeyInfo:
+		return answer{LabelMPKeyInfo, st.keyInfo, contentTypeXML}, true
+	case wire.AutMPKeyInfoEx:
+		return answer{LabelMPKeyInfo, st.keyInfoEx, contentTypeXML}, true
+	case wire.AutMPKeyInfoMedia:
+		return answer{LabelMediaKey, st.mediaKey, contentTypeXML}, true
+	case wire.AutClientAffinity:
+		// No user affinity is modelled: the document names the device, no users.
+		return answer{LabelAffinity, wire.AppendClientAffinity(nil, q.SMSID, nil), contentTypeXML}, true
+	}
+	return answer{}, false
+}
+
+// contentTypeXML is what the MP sends its location documents with (unconfirmed: IIS
+// serves ccmisapi's answers as text/xml).
+const contentTypeXML = "text/xml"
+
+// policyBody answers GET /SMS_MP/.sms_pol?{id}.{version} with the body of a policy the
+// MP assigns, at that version.
+func (s *Server) policyBody(raw string) (answer, bool) {
+	q, err := wire.ParsePolicyQuery(raw)
+	if err != nil {
+		return answer{}, false
+	}
+	st := s.static.Load()
+	for i, p := range st.policies {
+		if strings.EqualFold(p.ID, q.ID) && (q.Version == p.Version || q.Hash != "") {
+			return answer{LabelPolicyBody, st.bodies[i], wire.ContentTypePolicyBody}, true
 		}
 	}
-	return label
+	return answer{}, false
+}
+
+// bitsPost acknowledges a BITS upload packet; a session gets an ID.
+func (s *Server) bitsPost(w http.ResponseWriter, r *http.Request) string {
+	if _, ok := s.readBody(w, r); !ok {
+		return LabelBITS
+	}
+	if fail := s.serve(r); fail != 0 {
+		http.Error(w, http.StatusText(fail), fail)
+		return LabelBITS
+	}
+	w.Header().Set("BITS-Packet-Type", "Ack")
+	if strings.EqualFold(r.Header.Get("BITS-Packet-Type"), "Create-Session") {
+		w.Header().Set("BITS-Protocol", "{7df0354d-249b-430f-820d-3d2a9bef4931}")
+		w.Header().Set("BITS-Session-Id", s.ids.guid())
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return LabelBITS
+}
+
+// propfind answers WebDAV's PROPFIND on a known path with a minimal multistatus.
+func (s *Server) propfind(w http.ResponseWriter, r *http.Request) string {
+	if fail := s.serve(r); fail != 0 {
+		http.Error(w, http.StatusText(fail), fail)
+		return LabelPropfind
+	}
+	body := []byte(xml.Header + `<D:multistatus xmlns:D="DAV:"><D:response><D:href>` + r.URL.Path +
+		`</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>`)
+	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
+	w.WriteHeader(http.StatusMultiStatus)
+	w.Write(body)
+	return LabelPropfind
 }
 
 // readBody reads a request body within Limits.MaxBodyBytes; false: the answer (413 or
@@ -289,59 +268,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return in, true
 }
 
-// ccmPost answers one CCM message: parse, dispatch on the target endpoint, reply multipart.
-func (s *Server) ccmPost(w http.ResponseWriter, r *http.Request, body []byte, fail int) string {
-	h, _, err := wire.ParseMessage(r.Header.Get("Content-Type"), bytes.NewReader(body), s.cfg.Limits.MaxPayloadBytes)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return LabelRequest
-	}
-	label := h.TargetEndpoint
-	var payload []byte
-	switch h.TargetEndpoint {
-	case wire.EndpointRegistration:
-		payload = []byte(`<ClientRegistrationResponse SMSID="` + xmlEscape(h.SourceID) + `" ApprovalStatus="1" ResponseCode="0"/>`)
-	case wire.EndpointPolicy:
-		payload = s.static.policyReply
-	case wire.EndpointDDR, wire.EndpointStatus:
-		payload = []byte(`<ReportReply Status="Accepted"/>`)
-	case wire.EndpointLocation:
-		payload = *s.mplist.Load()
-	default:
-		http.Error(w, "unknown target endpoint", http.StatusNotFound)
-		return LabelUnknownEP
-	}
-	if fail != 0 {
-		http.Error(w, http.StatusText(fail), fail)
-		return label
-	}
-	target := h.ReplyTo
-	if target == "" {
-		target = "direct:" + h.SourceHost
-	}
-	reply, ct, err := wire.BuildMessage(wire.Header{
-		ID: h.ID, SourceID: "MP:" + s.cfg.Name, SourceHost: s.cfg.Name,
-		TargetEndpoint: target, ReplyTo: h.TargetEndpoint, Group: h.Group,
-	}, payload)
-	if err != nil {
-		http.Error(w, "build reply: "+err.Error(), http.StatusInternalServerError)
-		return label
-	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Length", strconv.Itoa(len(reply)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(reply)
-	return label
-}
-
 // longPoll serves GET /bgb/handler.ashx: ?ack=ID acknowledges at once (204); otherwise
 // the poll is held until a push for the client arrives (200, wire.Push JSON) or the
 // wait ends (204).
 func (s *Server) longPoll(x *listener, w http.ResponseWriter, r *http.Request) string {
 	q := r.URL.Query()
-	guid := q.Get(wire.LPParamGUID)
-	if guid == "" {
-		http.Error(w, "missing guid", http.StatusBadRequest)
+	guid, group := q.Get(wire.LPParamGUID), q.Get(wire.LPParamGroup)
+	if guid == "" || len(guid) > s.cfg.Limits.MaxGUIDBytes || len(group) > s.cfg.Limits.MaxGUIDBytes {
+		http.Error(w, "missing or oversized guid or group", http.StatusBadRequest)
 		return LabelLongPoll
 	}
 	if a := q.Get(wire.LPParamAck); a != "" {
@@ -368,7 +302,11 @@ func (s *Server) longPoll(x *listener, w http.ResponseWriter, r *http.Request) s
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(deadline(wait + s.cfg.Limits.ReadTimeout.D()))
 	rc.SetWriteDeadline(deadline(wait + s.cfg.Limits.WriteTimeout.D()))
-	p, ok := s.hub.poll(r.Context(), guid, q.Get(wire.LPParamGroup), x.transport, wait)
+	p, ok, err := s.hub.poll(r.Context(), guid, group, x.transport, wait)
+	if err != nil {
+		http.Error(w, "too many long-poll clients", http.StatusServiceUnavailable)
+		return LabelLongPoll
+	}
 	if !ok {
 		w.WriteHeader(http.StatusNoContent)
 		return LabelLongPoll
@@ -381,14 +319,80 @@ func (s *Server) longPoll(x *listener, w http.ResponseWriter, r *http.Request) s
 	return LabelLongPoll
 }
 
-func xmlEscape(s string) string {
-	var b strings.Builder
-	xml.EscapeText(&b, []byte(s))
-	return b.String()
+// buildStatic makes every answer that depends only on the configuration and the
+// ports served (SSLState): location documents, policy bodies, the static replies.
+func buildStatic(cfg Config, ca *CA, cert tls.Certificate, https bool) (*staticBodies, error) {
+	b := &staticBodies{}
+	sslState := 0
+	if https {
+		sslState = 1 // unconfirmed: what an MP with an HTTPS port reports
+	}
+	entries := []wire.MPListEntry{{Name: strings.ToUpper(cfg.Name), FQDN: cfg.FQDN, SiteCode: cfg.SiteCode, Version: mpBuild, SSLState: sslState}}
+	for _, p := range cfg.Peers {
+		fqdn := p.FQDN
+		if fqdn == "" {
+			fqdn = p.Name
+		}
+		entries = append(entries, wire.MPListEntry{Name: strings.ToUpper(p.Name), FQDN: fqdn, SiteCode: cfg.SiteCode, Version: mpBuild, SSLState: sslState})
+	}
+	b.mplist = wire.AppendMPList(nil, entries)
+	b.emptyList = wire.AppendMPList(nil, nil)
+	b.mpCert = wire.AppendX509Certificate(nil, cert.Certificate[0])
+	b.siteSign = wire.AppendX509Certificate(nil, ca.Cert.Raw)
+	ki := wire.MPKeyInfo{Name: strings.ToUpper(cfg.Name), FQDN: cfg.FQDN, SiteCode: cfg.SiteCode,
+		SigningCert: cert.Certificate[0], EncryptionCert: cert.Certificate[0]}
+	b.keyInfo = wire.AppendMPKeyInfo(nil, &ki, false)
+	b.keyInfoEx = wire.AppendMPKeyInfo(nil, &ki, true)
+	b.mediaKey = wire.AppendMediaKeyInfo(nil, &wire.MediaKeyInfo{SiteCode: cfg.SiteCode, MPName: strings.ToUpper(cfg.Name), FQDN: cfg.FQDN,
+		X64Unknown: unknownMachine(cfg.SiteCode, 64), X86Unknown: unknownMachine(cfg.SiteCode, 86),
+		SigningCert: ca.Cert.Raw, EncryptionCert: cert.Certificate[0]})
+
+	b.policies = wire.MachinePolicies()
+	source := "SMS:" + cfg.SiteCode
+	for _, p := range b.policies {
+		b.bodies = append(b.bodies, wire.AppendPolicyBody(nil, &wire.PolicyBody{ID: p.ID, Version: p.Version, Source: source,
+			Category: p.Category, Size: cfg.PolicyBytes}))
+	}
+	var err error
+	// The assignment reply is the same for every client (no per-client
+	// Identification echo), so it is encoded and compressed once.
+	if b.assignments, err = wire.EncodePayload(wire.AppendReplyAssignments(nil, &wire.AssignmentReply{PolicySource: source, Policies: b.policies}), true); err != nil {
+		return nil, fmt.Errorf("encode policy assignments: %w", err)
+	}
+	site := wire.SiteInfo{SiteCode: cfg.SiteCode, Version: mpVersion, BuildNumber: mpBuild}
+	if b.siteInfo, err = wire.EncodePayload(wire.AppendSiteInformationReply(nil, &site), true); err != nil {
+		return nil, fmt.Errorf("encode site information: %w", err)
+	}
+	cl := wire.ContentLocationReply{SiteCode: cfg.SiteCode, Locations: []wire.ContentLocation{{ServerName: cfg.FQDN,
+		URL: "http://" + cfg.FQDN + "/SMS_DP_SMSPKG$/" + cfg.SiteCode + "00001", Locality: "LOCAL"}}}
+	if b.contentLoc, err = wire.EncodePayload(wire.AppendContentLocationReply(nil, &cl), true); err != nil {
+		return nil, fmt.Errorf("encode content location: %w", err)
+	}
+	return b, nil
 }
 
-func newGUID() string {
+// staticBodies are the answers that depend only on the configuration (rebuilt when the
+// ports change, since MPLIST's SSLState follows the HTTPS port).
+type staticBodies struct {
+	mplist, emptyList                 []byte
+	mpCert, siteSign                  []byte
+	keyInfo, keyInfoEx, mediaKey      []byte
+	policies                          []wire.Policy
+	bodies                            [][]byte // per policy, encoded
+	assignments, siteInfo, contentLoc wire.EncodedPayload
+}
+
+// The MP's build, as an MPLIST and a site information reply report it.
+const (
+	mpBuild   = 9141
+	mpVersion = "5.00.9141.1000"
+)
+
+// unknownMachine is the site's unknown-computer GUID for boot media (x64 or x86),
+// derived from the site code so it is stable.
+func unknownMachine(site string, arch int) string {
 	var b [16]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	copy(b[:], site)
+	b[15] = byte(arch)
+	return string(wire.AppendGUID(nil, b))
 }

@@ -3,56 +3,86 @@ package mp
 import (
 	"bytes"
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/xml"
+	"crypto/x509"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/portlab/portlab/wire"
 )
 
-// TestEndpoints runs every endpoint and verb on every request port: HTTP and HTTPS,
-// default and alternate.
-func TestEndpoints(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.PolicyBytes = 5000 })
-	c := client(s)
-	msg := func(ep string) ([]byte, string) {
-		b, ct, err := wire.BuildMessage(wire.Header{ID: "m1", SourceID: "GUID:1", SourceHost: "C1", TargetEndpoint: ep, Group: "g"}, []byte("<payload/>"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b, ct
+// ccmRequest builds a CCM_POST body to ep as a real client sends it (wire's codec).
+func ccmRequest(t testing.TB, ep, sourceID string, payload []byte) []byte {
+	t.Helper()
+	h := wire.RequestHeader(ep, "CLIENT1", "MP1", false)
+	h.ID, h.SourceID, h.SentTime = "{11111111-2222-3333-4444-555555555555}", sourceID, time.Now()
+	var e wire.Encoder
+	body, err := e.Message(nil, &h, payload, true)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return body
+}
+
+// ccmReply reads the MP's reply to a CCM_POST.
+func ccmReply(t testing.TB, a getResult) (wire.MsgHeader, []byte) {
+	t.Helper()
+	h, payload, err := wire.ReadMessage(a.header.Get("Content-Type"), a.body, wire.Limits{})
+	if err != nil {
+		t.Fatalf("reply: %v\n%q", err, a.body)
+	}
+	return h, payload
+}
+
+// TestEndpoints runs every location query, policy body, endpoint and verb on every
+// request port (HTTP and HTTPS, default and alternate), with the bytes real clients
+// send.
+func TestEndpoints(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.PolicyBytes = 5000; c.Domain = "corp.example" })
+	c := client(s)
 	for _, role := range []Role{RoleHTTP, RoleHTTPAlt, RoleHTTPS, RoleHTTPSAlt} {
 		base := baseURL(s, role)
 		port := int(s.Addrs().Get(role).Port())
 		t.Run(string(role), func(t *testing.T) {
 			// Location queries.
-			a := do(t, c, "GET", base+wire.PathAut+"?"+wire.QueryMPList, "", nil)
-			if a.status != 200 {
-				t.Fatalf("MPLIST: %d %s", a.status, a.body)
+			for _, q := range []string{wire.QueryMPList, wire.QueryMPList1 + "&PS1", wire.QueryMPList2 + "&ps1", "mplist"} {
+				a := do(t, c, "GET", base+wire.PathAut+"?"+q, "", nil)
+				l, err := wire.ParseMPList(a.body)
+				// A real MPLIST names the MP and its capabilities, never its ports.
+				if a.status != 200 || err != nil || len(l) != 1 || l[0].Name != "MP1" || l[0].FQDN != "mp1.corp.example" ||
+					l[0].SiteCode != "PS1" || l[0].SSLState != 1 || bytes.Contains(a.body, []byte(strconv.Itoa(port))) {
+					t.Fatalf("%s: %d %v %+v\n%s", q, a.status, err, l, a.body)
+				}
 			}
-			var l wire.MPList
-			if err := xml.Unmarshal(a.body, &l); err != nil {
-				t.Fatalf("MPLIST XML: %v\n%s", err, a.body)
-			}
-			// A real MPLIST names the MP and its capabilities, never its ports.
-			if len(l.MPs) != 1 || l.MPs[0].Name != "mp1" || l.MPs[0].SiteCode != "PS1" || l.MPs[0].HTTPPort != 0 ||
-				!bytes.Contains(a.body, []byte(`<Version>9141</Version>`)) || !bytes.Contains(a.body, []byte(`<Property Name="SSLState" Value="1">`)) {
-				t.Fatalf("MPLIST %+v\n%s", l.MPs, a.body)
+			if a := do(t, c, "GET", base+wire.PathAut+"?"+wire.QueryMPList1+"&XY1", "", nil); a.status != 200 || bytes.Contains(a.body, []byte("<MP ")) {
+				t.Fatalf("MPLIST of another site: %d %s", a.status, a.body)
 			}
 			for _, q := range []string{wire.QueryMPCert, wire.QuerySiteSign} {
 				a := do(t, c, "GET", base+wire.PathAut+"?"+q, "", nil)
-				if _, err := hex.DecodeString(string(a.body)); a.status != 200 || err != nil || len(a.body) < 100 {
-					t.Fatalf("%s: %d %v %.40s", q, a.status, err, a.body)
+				der, err := wire.ParseX509Certificate(a.body)
+				if err == nil {
+					_, err = x509.ParseCertificate(der)
+				}
+				if a.status != 200 || err != nil {
+					t.Fatalf("%s: %d %v %.60s", q, a.status, err, a.body)
 				}
 			}
-			if a := do(t, c, "GET", base+wire.PathAut+"?"+wire.QueryMPKeyInfo, "", nil); a.status != 200 || !bytes.Contains(a.body, []byte("<SITECODE>PS1</SITECODE>")) {
-				t.Fatalf("MPKEYINFORMATION: %d %s", a.status, a.body)
+			for _, q := range []string{wire.QueryMPKeyInfo, wire.QueryMPKeyInfoEx, wire.QueryMPKeyInfoMedia} {
+				a := do(t, c, "GET", base+wire.PathAut+"?"+q, "", nil)
+				if k, err := wire.ParseMPKeyInfo(a.body); a.status != 200 || err != nil || k.SiteCode != "PS1" {
+					t.Fatalf("%s: %d %v %+v", q, a.status, err, k)
+				}
 			}
-			if a := do(t, c, "GET", base+wire.PathAut+"?NOSUCH", "", nil); a.status != 404 {
-				t.Fatalf("unknown query: %d", a.status)
+			if a := do(t, c, "GET", base+wire.PathAut+"?"+wire.QueryClientAffinity+"&GUID:12345678-1234-1234-1234-123456789012", "", nil); a.status != 200 {
+				t.Fatalf("GETCLIENTAFFINITY: %d %s", a.status, a.body)
+			}
+			for _, q := range []string{"NOSUCH", wire.QueryMPCert + "&x", ""} {
+				if a := do(t, c, "GET", base+wire.PathAut+"?"+q, "", nil); a.status != 404 {
+					t.Fatalf("query %q: %d", q, a.status)
+				}
 			}
 			// Verbs.
 			if a := do(t, c, "HEAD", base+wire.PathAut+"?"+wire.QueryMPList, "", nil); a.status != 200 || len(a.body) != 0 || a.header.Get("Content-Length") == "0" {
@@ -75,40 +105,116 @@ func TestEndpoints(t *testing.T) {
 			if a := do(t, c, "GET", base+"/nowhere", "", nil); a.status != 404 {
 				t.Fatalf("unknown path: %d", a.status)
 			}
-			// Policy bodies.
-			if a := do(t, c, "GET", base+wire.PathPolicy+"?MachinePolicy&guid=1", "", nil); a.status != 200 || len(a.body) != 5000 {
-				t.Fatalf("policy: %d, %d bytes", a.status, len(a.body))
+
+			// Registration: an anonymous caller of windowsauth gets 401 with the offers;
+			// the anonymous path assigns an SMSID, the same one again for the same client.
+			reg := ccmRequest(t, wire.EndpointRegistration, "", wire.AppendRegistrationRequest(nil, &wire.RegistrationRequest{NetBIOSName: "CLIENT1", FQDN: "client1.corp.example"}))
+			a := do(t, c, wire.MethodCCMPost, base+wire.PathRequestWinAuth, wire.ContentTypeCCM, reg)
+			if offers := a.header.Values("WWW-Authenticate"); a.status != 401 || strings.Join(offers, ",") != "Negotiate,NTLM" {
+				t.Fatalf("windowsauth, anonymous: %d %v", a.status, offers)
 			}
-			// CCM messages, both request paths, every endpoint.
-			for _, path := range []string{wire.PathRequest, wire.PathRequestWinAuth} {
-				for _, ep := range wire.Endpoints() {
-					body, ct := msg(ep)
-					a := do(t, c, wire.MethodCCMPost, base+path, ct, body)
-					if a.status != 200 {
-						t.Fatalf("%s %s: %d %s", path, ep, a.status, a.body)
-					}
-					h, payload, err := wire.ParseMessage(a.header.Get("Content-Type"), bytes.NewReader(a.body), 1<<20)
-					if err != nil || h.ReplyTo != ep || h.ID != "m1" || h.Group != "g" || len(payload) == 0 {
-						t.Fatalf("%s reply: %+v %v", ep, h, err)
-					}
+			var smsid string
+			for range 2 {
+				a = do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM, reg)
+				if a.status != 200 || a.header.Get("Content-Type") != wire.ContentTypeCCM {
+					t.Fatalf("registration: %d %v %s", a.status, a.header, a.body)
+				}
+				h, payload := ccmReply(t, a)
+				r, err := wire.ParseRegistrationReply(payload)
+				if err != nil || !strings.HasPrefix(r.SMSID, "GUID:") || h.CorrelationID != "{11111111-2222-3333-4444-555555555555}" || !h.Compressed {
+					t.Fatalf("registration reply %+v %+v %v", r, h, err)
+				}
+				if smsid != "" && r.SMSID != smsid {
+					t.Fatalf("second registration: %s, first %s", r.SMSID, smsid)
+				}
+				smsid = r.SMSID
+			}
+			// Policy: the assignments, each location with the <mp> placeholder, and
+			// each body served at the size asked.
+			a = do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM,
+				ccmRequest(t, wire.EndpointPolicy, smsid, wire.AppendRequestAssignments(nil, &wire.AssignmentRequest{ClientID: smsid, FQDN: "client1.corp.example", NetBIOSName: "CLIENT1", PolicySource: "SMS:PS1"})))
+			if a.status != 200 {
+				t.Fatalf("policy: %d %s", a.status, a.body)
+			}
+			_, payload := ccmReply(t, a)
+			policies, err := wire.AppendPolicies(nil, payload)
+			secret := false
+			if err != nil || len(policies) < 4 {
+				t.Fatalf("assignments %+v %v", policies, err)
+			}
+			for _, p := range policies {
+				if !strings.Contains(p.Location, wire.MPPlaceholder) {
+					t.Fatalf("policy %s location %q has no <mp>", p.ID, p.Location)
+				}
+				secret = secret || (p.Category == "NAAConfig" && p.Secret())
+				loc := wire.ExpandMP(p.Location, s.Addrs().Get(role).String())
+				_, pathQuery, _ := strings.Cut(strings.TrimPrefix(loc, "http://"), "/")
+				b := do(t, c, "GET", base+"/"+pathQuery, "", nil)
+				if info, err := wire.ParsePolicyBody(b.body); b.status != 200 || len(b.body) != 5000 || err != nil || info.ID != p.ID {
+					t.Fatalf("policy body %s: %d, %d bytes, %v %+v", loc, b.status, len(b.body), err, info)
 				}
 			}
-			body, ct := msg("MP_NoSuchEndpoint")
-			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, ct, body); a.status != 404 {
+			if !secret {
+				t.Fatalf("no NAAConfig policy flagged secret in %+v", policies)
+			}
+			if b := do(t, c, "GET", base+wire.PathPolicy+"?{00000000-0000-0000-0000-000000000000}.1_00", "", nil); b.status != 404 {
+				t.Fatalf("unknown policy: %d", b.status)
+			}
+			// Location manager, heartbeat DDR, status message.
+			a = do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM, ccmRequest(t, wire.EndpointLocation, smsid, wire.AppendSiteInformationRequest(nil, "PS1")))
+			if _, payload := ccmReply(t, a); a.status != 200 {
+				t.Fatalf("site information: %d", a.status)
+			} else if si, err := wire.ParseSiteInformationReply(payload); err != nil || si.SiteCode != "PS1" || si.BuildNumber != mpBuild {
+				t.Fatalf("site information %+v %v", si, err)
+			}
+			a = do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM, ccmRequest(t, wire.EndpointLocation, smsid,
+				wire.AppendContentLocationRequest(nil, &wire.ContentLocationRequest{PackageID: "PS100001", SiteCode: "PS1"})))
+			if _, payload := ccmReply(t, a); a.status != 200 {
+				t.Fatalf("content location: %d", a.status)
+			} else if cl, err := wire.ParseContentLocationReply(payload); err != nil || len(cl.Locations) == 0 {
+				t.Fatalf("content location %+v %v", cl, err)
+			}
+			for ep, doc := range map[string][]byte{
+				wire.EndpointDdrEndpoint:    wire.AppendHeartbeatDDR(nil, &wire.HeartbeatDDR{Client: wire.ReportClient{ClientID: smsid, NetBIOSName: "CLIENT1"}, FQDN: "client1.corp.example", SiteCode: "PS1"}),
+				wire.EndpointStatusReceiver: wire.AppendStatusMessage(nil, &wire.StatusMessage{Client: wire.ReportClient{ClientID: smsid, NetBIOSName: "CLIENT1"}}),
+			} {
+				if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM, ccmRequest(t, ep, smsid, doc)); a.status != 200 {
+					t.Fatalf("%s: %d %s", ep, a.status, a.body)
+				}
+			}
+			// What a real MP refuses.
+			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM, ccmRequest(t, "MP_NoSuchEndpoint", smsid, []byte("<x/>"))); a.status != 404 {
 				t.Fatalf("unknown endpoint: %d", a.status)
 			}
-			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, ct, []byte("garbage")); a.status != 400 {
+			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, wire.ContentTypeCCM, []byte("garbage")); a.status != 400 {
 				t.Fatalf("malformed multipart: %d", a.status)
 			}
-			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, "text/plain", body); a.status != 400 {
+			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequest, "text/plain", reg); a.status != 400 {
 				t.Fatalf("wrong content type: %d", a.status)
 			}
+			wantAlt := 403
+			if role.Transport() == "https" {
+				wantAlt = 200
+			}
+			if a := do(t, c, wire.MethodCCMPost, base+wire.PathRequestAltAuth, wire.ContentTypeCCM, reg); a.status != wantAlt {
+				t.Fatalf("altauth over %s: %d, want %d", role.Transport(), a.status, wantAlt)
+			}
 			snap := s.Snapshot()
-			if n := countFor(snap, LabelMPList, port, 200); n != 2 { // GET and HEAD
+			if n := countFor(snap, LabelMPList, port, 200); n != 6 { // 5 GETs and a HEAD
 				t.Fatalf("MPLIST on port %d counted %d times", port, n)
 			}
-			if n := countFor(snap, wire.EndpointPolicy, port, 200); n != 2 {
-				t.Fatalf("policy requests on port %d counted %d", port, n)
+			wantReg := uint64(2)
+			if wantAlt == 200 {
+				wantReg++
+			}
+			if n := countFor(snap, wire.EndpointRegistration, port, 200); n != wantReg {
+				t.Fatalf("registrations on port %d counted %d", port, n)
+			}
+			if n := countFor(snap, LabelWindowsAuth, port, 401); n != 1 {
+				t.Fatalf("windowsauth 401s on port %d counted %d", port, n)
+			}
+			if n := countFor(snap, LabelPolicyBody, port, 200); n != uint64(len(policies)) {
+				t.Fatalf("policy bodies on port %d counted %d", port, n)
 			}
 		})
 	}
@@ -118,12 +224,81 @@ func TestEndpoints(t *testing.T) {
 			t.Fatalf("%s transport counters: %+v", tr, ts)
 		}
 	}
-	if snap.TLS.Full == 0 {
-		t.Fatalf("TLS: %+v", snap.TLS)
+	if snap.TLS.Full == 0 || snap.Registry.Registered != 1 || snap.Auth.Anonymous != 4 {
+		t.Fatalf("TLS %+v registry %+v auth %+v", snap.TLS, snap.Registry, snap.Auth)
 	}
 	if snap.Process.RSSBytes == 0 || snap.Process.Err != "" {
 		t.Fatalf("process: %+v", snap.Process)
 	}
+}
+
+// TestWindowsAuth: the NTLM handshake on one keep-alive connection authenticates it
+// (negotiate → 401 with the challenge → authenticate → served, and served again
+// without a header); a new connection starts over; listed accounts only when the
+// configuration lists them.
+func TestWindowsAuth(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Domain = "corp.example"; c.Accounts = []string{`CORP\CLIENT1$`} })
+	url := baseURL(s, RoleHTTP) + wire.PathRequestWinAuth
+	body := ccmRequest(t, wire.EndpointRegistration, "", wire.AppendRegistrationRequest(nil, &wire.RegistrationRequest{NetBIOSName: "CLIENT1", FQDN: "client1.corp.example"}))
+	handshake := func(c *http.Client, acc wire.ComputerAccount) int {
+		t.Helper()
+		neg, err := acc.NegotiateToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := doAuth(t, c, url, wire.AuthHeaderValue("NTLM", neg), body)
+		ch, err := wire.ParseAuthHeader(a.header.Get("WWW-Authenticate"))
+		if a.status != 401 || err != nil {
+			t.Fatalf("negotiate leg: %d %v %v", a.status, a.header, err)
+		}
+		auth, err := acc.AuthenticateToken(ch.NTLM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doAuth(t, c, url, wire.AuthHeaderValue("NTLM", auth), body).status
+	}
+	oneConn := func() *http.Client {
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	}
+	c := oneConn()
+	if st := handshake(c, wire.ComputerAccount{Domain: "CORP", User: "CLIENT1$"}); st != 200 {
+		t.Fatalf("authenticate leg: %d", st)
+	}
+	if a := doAuth(t, c, url, "", body); a.status != 200 {
+		t.Fatalf("the authenticated connection again: %d", a.status)
+	}
+	if a := doAuth(t, oneConn(), url, "", body); a.status != 401 {
+		t.Fatalf("a new connection without credentials: %d", a.status)
+	}
+	if st := handshake(oneConn(), wire.ComputerAccount{Domain: "CORP", User: "CLIENT2$"}); st != 401 {
+		t.Fatalf("an account not listed: %d", st)
+	}
+	if a := doAuth(t, oneConn(), url, "NTLM AAAA", body); a.status != 401 {
+		t.Fatalf("a malformed token: %d", a.status)
+	}
+	snap := s.Snapshot()
+	if snap.Auth.Authenticated != 1 || snap.Auth.Challenges != 2 || snap.Auth.Refused != 2 {
+		t.Fatalf("auth counters %+v", snap.Auth)
+	}
+}
+
+func doAuth(t testing.TB, c *http.Client, url, authz string, body []byte) getResult {
+	t.Helper()
+	req, err := http.NewRequest(wire.MethodCCMPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", wire.ContentTypeCCM)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return getResult{resp.StatusCode, resp.Header, b}
 }
 
 func countFor(s Snapshot, endpoint string, port, status int) uint64 {

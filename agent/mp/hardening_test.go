@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,5 +145,63 @@ func TestIdleConnectionsMemory(t *testing.T) {
 	t.Logf("%.1f KiB Go memory per idle connection (half HTTP, half HTTPS before handshake; client side included)", per/1024)
 	if per > 64<<10 {
 		t.Fatalf("%.0f bytes per idle connection, bound 64 KiB", per)
+	}
+}
+
+// TestLongPollFloodBounded: a flood of made-up client GUIDs cannot grow the MP past its
+// long-poll table bound (new clients over it get 503, counted), oversized GUIDs are
+// refused outright, and the MP process's memory stays bounded, read from /proc.
+func TestLongPollFloodBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50,000 requests")
+	}
+	cfg := benchConfig(KeyECDSAP256)
+	cfg.Limits.MaxLongPollClients = 5000
+	a, ready, pid := startAgentProc(t, cfg)
+	base := "http://" + ready.Addrs.HTTP.String() + wire.PathLongPoll
+	before := ReadProc(pid)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	const n, workers = 50000, 16
+	codes := make([]map[int]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		codes[w] = map[int]int{}
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				resp, err := c.Get(fmt.Sprintf("%s?guid=GUID:%08d-flood&wait=0s", base, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes[w][resp.StatusCode]++
+			}
+		})
+	}
+	wg.Wait()
+	total := map[int]int{}
+	for _, m := range codes {
+		for k, v := range m {
+			total[k] += v
+		}
+	}
+	resp, err := c.Get(base + "?wait=0s&guid=" + strings.Repeat("A", 8<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	snap := a.snapshot()
+	after := ReadProc(pid)
+	grew := after.RSSBytes - before.RSSBytes
+	t.Logf("answers %v, table %d, refused %d, RSS %d -> %d MiB", total, snap.Notify.LongPollClients, snap.Notify.LongPollRefused, before.RSSBytes>>20, after.RSSBytes>>20)
+	if total[204] != 5000 || total[503] != n-5000 || snap.Notify.LongPollClients != 5000 || snap.Notify.LongPollRefused != n-5000 {
+		t.Fatalf("answers %v, table %d, refused %d; want 5000 held and the rest refused", total, snap.Notify.LongPollClients, snap.Notify.LongPollRefused)
+	}
+	if resp.StatusCode != 400 {
+		t.Fatalf("an 8 KiB GUID: %d, want 400", resp.StatusCode)
+	}
+	if grew > 64<<20 {
+		t.Fatalf("MP RSS grew %d MiB over the flood; the table bound should hold it", grew>>20)
 	}
 }

@@ -59,13 +59,13 @@ func baseURL(s *Server, r Role) string {
 // lo0 is an ephemeral port on loopback.
 var lo0 = netip.MustParseAddrPort("127.0.0.1:0")
 
-type answer struct {
+type getResult struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
-func do(t testing.TB, c *http.Client, method, url, ctype string, body []byte) answer {
+func do(t testing.TB, c *http.Client, method, url, ctype string, body []byte) getResult {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -88,7 +88,7 @@ func do(t testing.TB, c *http.Client, method, url, ctype string, body []byte) an
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
-	return answer{resp.StatusCode, resp.Header, b}
+	return getResult{resp.StatusCode, resp.Header, b}
 }
 
 // waitFor polls cond (an observable server state, not a guess about timing) until it

@@ -145,16 +145,20 @@ func needTool(t *testing.T, name, pkg string) string {
 	return path
 }
 
+// TestCurlInterop: a client written by someone else (curl, with bodies from `portlab mp
+// message`) registers with `portlab mp serve`, gets its SMSID, lists its policy
+// assignments and downloads a policy body; windowsauth answers an anonymous caller 401
+// with the Negotiate and NTLM offers, and curl's own NTLM completes the handshake.
 func TestCurlInterop(t *testing.T) {
 	curl := needTool(t, "curl", "curl")
-	p := startServe(t)
+	p := startServe(t, "--policy-bytes", "6000")
 	for _, role := range []string{"http", "https"} {
 		args := []string{"-sS", "--fail", "--max-time", "10", "-A", wire.UserAgent, p.urls[role]}
 		if role == "https" {
 			args = append([]string{"--cacert", p.ca}, args...)
 		}
 		out, err := exec.Command(curl, args...).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "<MPList>") {
+		if err != nil || !strings.Contains(string(out), "<MPList>") || !strings.Contains(string(out), `Name="MP1"`) {
 			t.Fatalf("curl %s: %v\n%s", role, err, out)
 		}
 	}
@@ -162,7 +166,70 @@ func TestCurlInterop(t *testing.T) {
 	if out, err := exec.Command(curl, "-sS", "--max-time", "10", p.urls["https"]).CombinedOutput(); err == nil {
 		t.Fatalf("curl trusted the MP without the CA: %s", out)
 	}
-	if last := p.stop(t); !strings.Contains(last, "stopped: 2 requests (200:2)") {
+	base := strings.TrimSuffix(p.urls["http"], wire.PathAut+"?"+wire.QueryMPList)
+	dir := t.TempDir()
+	message := func(name string, args ...string) string {
+		t.Helper()
+		f := filepath.Join(dir, name)
+		cmd := exec.Command(bin.get(t), append([]string{"mp", "message"}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("portlab mp message %v: %v", args, err)
+		}
+		if err := os.WriteFile(f, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	post := func(path, body string, extra ...string) (int, []byte, string) {
+		t.Helper()
+		reply := filepath.Join(dir, "reply")
+		args := append([]string{"-sS", "--max-time", "10", "-X", wire.MethodCCMPost, "-A", wire.UserAgentCCMPost,
+			"-H", "Content-Type: " + wire.ContentTypeCCM, "--data-binary", "@" + body, "-o", reply, "-D", "-", "-w", "\n%{http_code}"}, extra...)
+		out, err := exec.Command(curl, append(args, base+path)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %s: %v\n%s", path, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		code, _ := strconv.Atoi(lines[len(lines)-1])
+		b, _ := os.ReadFile(reply)
+		return code, b, string(out)
+	}
+	reg := message("reg.bin", "--endpoint", wire.EndpointRegistration, "--client", "CURL1")
+	code, _, headers := post(wire.PathRequestWinAuth, reg)
+	if code != 401 || !strings.Contains(headers, "Www-Authenticate: Negotiate") || !strings.Contains(headers, "Www-Authenticate: NTLM") {
+		t.Fatalf("windowsauth, anonymous: %d\n%s", code, headers)
+	}
+	code, body, _ := post(wire.PathRequest, reg)
+	_, payload, err := wire.ReadMessage(wire.ContentTypeCCM, body, wire.Limits{})
+	r, rerr := wire.ParseRegistrationReply(payload)
+	if code != 200 || err != nil || rerr != nil || !strings.HasPrefix(r.SMSID, "GUID:") {
+		t.Fatalf("registration by curl: %d %v %v %+v", code, err, rerr, r)
+	}
+	// curl's NTLM (a computer account) completes negotiate, challenge, authenticate on one
+	// connection and is served the same SMSID.
+	code, body, headers = post(wire.PathRequestWinAuth, reg, "--ntlm", "-u", `CORP\CURL1$:`)
+	_, payload, _ = wire.ReadMessage(wire.ContentTypeCCM, body, wire.Limits{})
+	if r2, err := wire.ParseRegistrationReply(payload); code != 200 || err != nil || r2.SMSID != r.SMSID {
+		t.Fatalf("NTLM registration: %d %v %+v\n%s", code, err, r2, headers)
+	}
+	pol := message("pol.bin", "--endpoint", wire.EndpointPolicy, "--client", "CURL1", "--smsid", r.SMSID)
+	code, body, _ = post(wire.PathRequest, pol)
+	_, payload, err = wire.ReadMessage(wire.ContentTypeCCM, body, wire.Limits{})
+	policies, perr := wire.AppendPolicies(nil, payload)
+	if code != 200 || err != nil || perr != nil || len(policies) == 0 {
+		t.Fatalf("policy assignments by curl: %d %v %v %+v", code, err, perr, policies)
+	}
+	host := strings.TrimPrefix(base, "http://")
+	for _, pl := range policies {
+		url := wire.ExpandMP(pl.Location, host)
+		out, err := exec.Command(curl, "-sS", "--fail", "-g", "--max-time", "10", "-A", wire.UserAgent, url).Output()
+		if info, perr := wire.ParsePolicyBody(out); err != nil || len(out) != 6000 || perr != nil || info.ID != pl.ID {
+			t.Fatalf("policy body %s: %v, %d bytes, %v", url, err, len(out), perr)
+		}
+	}
+	last := p.stop(t)
+	if !strings.Contains(last, "1 registered") || !strings.Contains(last, "NTLM 1 authenticated") {
 		t.Fatalf("summary: %q", last)
 	}
 }

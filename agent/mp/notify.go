@@ -14,6 +14,9 @@ import (
 	"github.com/portlab/portlab/wire"
 )
 
+// errTableFull: the long-poll table holds Limits.MaxLongPollClients.
+var errTableFull = errors.New("long-poll table full")
+
 // maxPushRecords bounds how many pushes the hub remembers for matching acks.
 const maxPushRecords = 1024
 
@@ -50,6 +53,8 @@ type hub struct {
 	dupAcks      atomic.Uint64
 	unknownAcks  atomic.Uint64
 	queueDropped atomic.Uint64
+	lpRefused    atomic.Uint64 // polls of new clients refused: the long-poll table was full
+	sessRefused  atomic.Uint64 // notification logins refused: MaxSessions were open
 	frameErrors  atomic.Uint64
 	writeErrors  atomic.Uint64
 }
@@ -208,13 +213,18 @@ func (h *hub) ack(id uint64, guid, transport string) {
 }
 
 // poll waits up to wait for a push for guid; false: nothing to deliver (or ctx ended).
-func (h *hub) poll(ctx context.Context, guid, group, transport string, wait time.Duration) (wire.Push, bool) {
+func (h *hub) poll(ctx context.Context, guid, group, transport string, wait time.Duration) (wire.Push, bool, error) {
 	t := transportIndex(transport)
 	now := time.Now()
 	h.mu.Lock()
 	h.sweepLocked(now)
 	c := h.lp[guid]
 	if c == nil {
+		if len(h.lp) >= h.lim.MaxLongPollClients {
+			h.mu.Unlock()
+			h.lpRefused.Add(1)
+			return wire.Push{}, false, errTableFull
+		}
 		c = &lpClient{guid: guid, wake: make(chan struct{}, 1)}
 		h.lp[guid] = c
 		h.logins[t].Add(1)
@@ -239,12 +249,12 @@ func (h *hub) poll(ctx context.Context, guid, group, transport string, wait time
 			c.queue = c.queue[1:]
 			h.mu.Unlock()
 			h.delivered[t].Add(1)
-			return p, true
+			return p, true, nil
 		}
 		h.mu.Unlock()
 		if timer == nil {
 			if wait <= 0 {
-				return wire.Push{}, false
+				return wire.Push{}, false, nil
 			}
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
@@ -252,9 +262,9 @@ func (h *hub) poll(ctx context.Context, guid, group, transport string, wait time
 		select {
 		case <-c.wake:
 		case <-timer.C:
-			return wire.Push{}, false
+			return wire.Push{}, false, nil
 		case <-ctx.Done():
-			return wire.Push{}, false
+			return wire.Push{}, false, nil
 		}
 	}
 }
@@ -346,8 +356,12 @@ func (s *Server) session(c net.Conn) {
 		return
 	}
 	var login wire.Login
-	if err := json.Unmarshal(payload, &login); err != nil || login.GUID == "" {
+	if err := json.Unmarshal(payload, &login); err != nil || login.GUID == "" || len(login.GUID) > lim.MaxGUIDBytes || len(login.Group) > lim.MaxGUIDBytes {
 		h.frameErrors.Add(1)
+		return
+	}
+	if h.held[transportIndex("tcp")].Load() >= int64(lim.MaxSessions) {
+		h.sessRefused.Add(1)
 		return
 	}
 	sess := &session{conn: c, guid: login.GUID, group: login.Group}
@@ -405,8 +419,12 @@ type NotifySnapshot struct {
 	DuplicateAcks   uint64            `json:"duplicate_acks"`
 	UnknownAcks     uint64            `json:"unknown_acks"`
 	QueueDropped    uint64            `json:"queue_dropped"`
-	FrameErrors     uint64            `json:"frame_errors"`
-	WriteErrors     uint64            `json:"write_errors"`
+	// LongPollRefused: polls of new clients refused (503) because the long-poll table
+	// held Limits.MaxLongPollClients; SessionsRefused: logins refused at MaxSessions.
+	LongPollRefused uint64 `json:"long_poll_refused,omitempty"`
+	SessionsRefused uint64 `json:"sessions_refused,omitempty"`
+	FrameErrors     uint64 `json:"frame_errors"`
+	WriteErrors     uint64 `json:"write_errors"`
 	// Push→ack latency by transport of the ack, cumulative.
 	Latency map[string]LatencySnapshot `json:"latency"`
 }
@@ -428,6 +446,7 @@ func (h *hub) snapshot() NotifySnapshot {
 		Acks: map[string]uint64{}, Latency: map[string]LatencySnapshot{},
 		Pushes: h.pushCount.Load(), DuplicateAcks: h.dupAcks.Load(), UnknownAcks: h.unknownAcks.Load(),
 		QueueDropped: h.queueDropped.Load(), FrameErrors: h.frameErrors.Load(), WriteErrors: h.writeErrors.Load(),
+		LongPollRefused: h.lpRefused.Load(), SessionsRefused: h.sessRefused.Load(),
 	}
 	for i, t := range transportNames {
 		n.Sessions[t] = h.held[i].Load()

@@ -34,7 +34,7 @@ func TestPushReachesEveryTransport(t *testing.T) {
 		t.Fatalf("empty poll: %d", a.status)
 	}
 	// The HTTP client's poll is held until the push.
-	held := make(chan answer, 1)
+	held := make(chan getResult, 1)
 	go func() { held <- do(t, c, "GET", lpURL(s, RoleHTTP, "lp-http", "g", "20s"), "", nil) }()
 	waitFor(t, "the HTTP poll to be held", func() bool { return s.Snapshot().Notify.Sessions["http"] == 1 })
 	waitFor(t, "the TCP sessions to register", func() bool { return s.Snapshot().Notify.Sessions["tcp"] == 2 })

@@ -11,9 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portlab/portlab/wire"
 )
 
 // ErrClosed: the Server was closed.
@@ -21,16 +24,21 @@ var ErrClosed = errors.New("mp: server closed")
 
 // Server is one fake management point. Create it with New, then Start.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	ca     *CA
-	cert   tls.Certificate
-	tlsCfg *tls.Config
-	timer  *serviceTimer
-	st     *stats
-	hub    *hub
-	static staticBodies
-	mplist atomic.Pointer[[]byte]
+	cfg       Config
+	log       *slog.Logger
+	ca        *CA
+	cert      tls.Certificate
+	tlsCfg    *tls.Config
+	timer     *serviceTimer
+	st        *stats
+	hub       *hub
+	static    atomic.Pointer[staticBodies]
+	reg       *registry
+	ids       idSource
+	auth      authStats
+	ntlmCfg   wire.ChallengeConfig
+	lim       wire.Limits   // bounds of a CCM message read
+	inflating chan struct{} // one token per CCM message being read (Limits.MaxInflate)
 
 	mu      sync.Mutex
 	running bool
@@ -118,11 +126,27 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			return nil
 		},
 	}
-	if s.static, err = buildStatic(cfg, s.ca, s.cert); err != nil {
+	s.reg = newRegistry(cfg.Seed, cfg.Limits.MaxRegistrations)
+	s.inflating = make(chan struct{}, cfg.Limits.MaxInflate)
+	s.lim = wire.Limits{HeaderBytes: 64 << 10, PayloadBytes: int(cfg.Limits.MaxBodyBytes), PlainBytes: int(cfg.Limits.MaxPayloadBytes)}
+	domain := strings.ToUpper(strings.SplitN(cfg.Domain, ".", 2)[0])
+	s.ntlmCfg = wire.ChallengeConfig{NetBIOSDomain: domain, NetBIOSComputer: strings.ToUpper(cfg.Name), DNSDomain: cfg.Domain, DNSComputer: cfg.FQDN}
+	if err := s.refreshStatic(); err != nil {
 		return nil, fmt.Errorf("mp %s: %w", cfg.Name, err)
 	}
-	s.refreshMPList()
 	return s, nil
+}
+
+// refreshStatic rebuilds the static answers for the ports wanted now (MPLIST's
+// SSLState follows the HTTPS port). s.mu is held, or s is not yet shared.
+func (s *Server) refreshStatic() error {
+	b, err := buildStatic(s.cfg, s.ca, s.cert, s.want.HTTPS.IsValid() || s.want.HTTPSAlt.IsValid())
+	if err != nil {
+		s.log.Warn("static answers", "err", err)
+		return err
+	}
+	s.static.Store(b)
+	return nil
 }
 
 func dedupe(in []string) []string {
@@ -198,7 +222,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.want.Set(r, x.addr)
 	}
 	s.running = true
-	s.refreshMPList()
+	s.refreshStatic()
 	s.log.Info("started", "addrs", s.addrsLocked())
 	return nil
 }
@@ -277,7 +301,7 @@ func (s *Server) SetPorts(ctx context.Context, want Listen) error {
 	}
 	if !s.running {
 		s.want = want
-		s.refreshMPList()
+		s.refreshStatic()
 		return nil
 	}
 	old := s.lns
@@ -339,7 +363,7 @@ func (s *Server) SetPorts(ctx context.Context, want Listen) error {
 	for r, x := range next {
 		s.want.Set(r, x.addr)
 	}
-	s.refreshMPList()
+	s.refreshStatic()
 	s.log.Info("ports changed", "addrs", s.addrsLocked())
 	return nil
 }
@@ -387,6 +411,7 @@ func (s *Server) open(ctx context.Context, r Role, addr netip.AddrPort) (*listen
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		Protocols:         p,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext:       connContext,
 		ErrorLog:          log.New(&errorLogWriter{s: s}, "", 0),
 	}
 	transport := x.transport

@@ -41,6 +41,7 @@ type stats struct {
 	accepted                       [3]atomic.Uint64
 	openTotal                      atomic.Int64
 	rejected                       atomic.Uint64
+	inflateWaits                   atomic.Uint64 // CCM messages that waited for a decompression slot
 	tlsFull, tlsResumed, tlsFailed atomic.Uint64
 }
 
@@ -68,10 +69,14 @@ type Snapshot struct {
 	// Connection and byte counters by transport: http, https, tcp (notification).
 	Transports map[string]TransportStats `json:"transports"`
 	// Connections reset at accept because max_connections was reached.
-	RejectedConns uint64         `json:"rejected_conns"`
-	TLS           TLSStats       `json:"tls"`
-	Notify        NotifySnapshot `json:"notify"`
-	Process       ProcStats      `json:"process"`
+	RejectedConns uint64 `json:"rejected_conns"`
+	// CCM messages that waited for one of Limits.MaxInflate decompression slots.
+	InflateWaits uint64           `json:"inflate_waits,omitempty"`
+	TLS          TLSStats         `json:"tls"`
+	Auth         AuthSnapshot     `json:"windowsauth"`
+	Registry     RegistrySnapshot `json:"registry"`
+	Notify       NotifySnapshot   `json:"notify"`
+	Process      ProcStats        `json:"process"`
 }
 
 // RequestCount is one request counter.
@@ -145,7 +150,10 @@ func (s *Server) Snapshot() Snapshot {
 		}
 	}
 	snap.RejectedConns = s.st.rejected.Load()
+	snap.InflateWaits = s.st.inflateWaits.Load()
 	snap.TLS = TLSStats{Full: s.st.tlsFull.Load(), Resumed: s.st.tlsResumed.Load(), Failed: s.st.tlsFailed.Load()}
+	snap.Auth = s.auth.snapshot()
+	snap.Registry = RegistrySnapshot{Registered: s.reg.count(), Forgotten: s.reg.forgotten.Load(), Unknown: s.reg.unknown.Load()}
 	snap.Notify = s.hub.snapshot()
 	snap.Process = ReadProc(0)
 	return snap
