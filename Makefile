@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/portlab
 PKGS      := ./...
 # Debian tools the interop tests drive (command:package).
-TEST_TOOLS := curl:curl wrk:wrk tshark:tshark wakeonlan:wakeonlan chromium:chromium ldapsearch:ldap-utils dig:bind9-dnsutils
+TEST_TOOLS := curl:curl wrk:wrk tshark:tshark wakeonlan:wakeonlan chromium:chromium ldapsearch:ldap-utils dig:bind9-dnsutils nft:nftables iptables-restore:iptables
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 30s
 

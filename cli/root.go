@@ -87,6 +87,7 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newCleanCmd(io),
 		newReportCmd(io),
 		newCompareCmd(io),
+		newImportCmd(io),
 		newRunCmd(io),
 		newK8sCmd(io),
 		// more commands: one line each, above this comment
