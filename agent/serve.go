@@ -58,6 +58,10 @@ type Env struct {
 	Warn func(error)
 }
 
+// ProfileEnv names the file an agent process writes its CPU profile to while it runs
+// (`portlab run --profile DIR` sets it for every agent).
+const ProfileEnv = "PORTLAB_CPUPROFILE"
+
 // SnapshotEvery is the period of snapshots for agents without their own Ticker.
 const SnapshotEvery = time.Second
 

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 
 	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/agent/fleet"
@@ -27,6 +30,14 @@ func newAgentCmd(io streams) *cobra.Command {
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				log := slog.New(slog.NewTextHandler(io.err, nil)).With("agent", use)
+				if path := os.Getenv(agent.ProfileEnv); path != "" {
+					stop, err := startProfile(path)
+					if err != nil {
+						log.Warn("cpu profile", "err", err)
+					} else {
+						defer stop()
+					}
+				}
 				err := agent.Serve(cmd.Context(), io.in, io.out, log, make())
 				if errors.Is(err, agent.ErrConfig) {
 					return WithCode(ExitInvalid, err)
@@ -42,4 +53,17 @@ func newAgentCmd(io streams) *cobra.Command {
 	// agent modes: one line each, above this comment
 	)
 	return c
+}
+
+// startProfile starts a CPU profile into path; stop ends and writes it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

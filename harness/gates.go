@@ -182,7 +182,7 @@ func measure(g scenarios.Gate, spec scenarios.MetricSpec, res *reports.Result, r
 		late, cycles, skipped := int64(0), int64(0), int64(0)
 		for _, gr := range groups {
 			late += rec.Counter(metrics.CLateStarts, gr.Group)
-			cycles += rec.Counter(metrics.CCycles, gr.Group)
+			cycles += rec.Counter(metrics.CPlanned, gr.Group)
 			skipped += rec.Counter(metrics.CSkippedBusy, gr.Group)
 		}
 		if g.Metric == "skipped_count" {

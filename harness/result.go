@@ -79,14 +79,19 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 func (r *runner) groupsSection(res *reports.Result, rec *metrics.Recorder) {
 	for _, g := range r.p.Groups {
 		out := reports.GroupOutcome{Group: g.Name, Count: g.Count, PortsUsed: map[int]int{}, Installed: map[int]int{}}
-		f := r.fleets[g.Fleet]
-		rep := f.final
-		if rep == nil {
-			rep = f.last
-		}
-		if rep != nil {
+		for _, fi := range g.Fleets {
+			f := r.fleets[fi]
+			rep := f.final
+			if rep == nil {
+				rep = f.last
+			}
+			if rep == nil {
+				continue
+			}
 			st := rep.Groups[g.Name]
-			out.Managed, out.Unmanaged, out.Asleep = st.Managed, st.Unmanaged, st.Asleep
+			out.Managed += st.Managed
+			out.Unmanaged += st.Unmanaged
+			out.Asleep += st.Asleep
 			for _, c := range rep.Clients {
 				if c.Group != g.Name {
 					continue
@@ -200,20 +205,20 @@ func (r *runner) firewallSection(res *reports.Result) {
 // costSection: every MP's and fleet's CPU and memory.
 func (r *runner) costSection(res *reports.Result) {
 	for _, pm := range r.p.MPs {
-		res.Cost = append(res.Cost, r.mpCost(pm.Name, r.mps[pm.Name], res.Elapsed))
+		res.Cost = append(res.Cost, r.mpCost(pm.Name, r.mps[pm.Name], res.Elapsed)...)
 	}
-	for i, f := range r.fleets {
-		c := reports.ProcessCost{Role: "fleet", Name: f.plan.Segment, PID: f.conn.proc.Pid(), Clients: f.plan.Clients, Series: f.cost, RSSPeak: f.peak}
+	for _, f := range r.fleets {
+		c := reports.ProcessCost{Role: "fleet", Name: f.plan.Name(), PID: f.conn.proc.Pid(), Clients: f.plan.Clients, Series: f.cost, RSSPeak: f.peak}
 		if n := len(f.cost); n > 0 {
 			c.CPUUser = f.cost[n-1].CPU // user+system, cumulative
 			c.RSSEnd = f.cost[n-1].RSS
 		}
-		var reqs uint64
-		for _, q := range res.Requests {
-			if g, ok := r.p.Group(q.Group); ok && g.Fleet == i {
-				reqs += q.Count
-			}
+		// The requests this process made: its own whole-run histograms.
+		own := f.finalR
+		if own == nil {
+			own = f.rec
 		}
+		reqs := uint64(own.Series().Attempts)
 		c.Requests = reqs
 		if reqs > 0 {
 			c.CPUPerRequestUS = c.CPUUser * 1e6 / float64(reqs)
@@ -228,7 +233,7 @@ func (r *runner) costSection(res *reports.Result) {
 // loadSection: did the load generator keep its schedule.
 func (r *runner) loadSection(res *reports.Result, rec *metrics.Recorder) {
 	for _, g := range r.p.Groups {
-		res.Load.Planned += uint64(rec.Counter(metrics.CCycles, g.Name))
+		res.Load.Planned += uint64(rec.Counter(metrics.CPlanned, g.Name))
 		res.Load.Late += uint64(rec.Counter(metrics.CLateStarts, g.Name))
 		res.Load.Skipped += uint64(rec.Counter(metrics.CSkippedBusy, g.Name))
 	}
@@ -243,7 +248,8 @@ func (r *runner) loadSection(res *reports.Result, rec *metrics.Recorder) {
 	}
 }
 
-func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.ProcessCost {
+// workerCost is one MP process's cost.
+func workerCost(name string, a *mpAgent) reports.ProcessCost {
 	c := reports.ProcessCost{Role: "mp", Name: name, PID: a.conn.proc.Pid(), Series: a.cost, RSSPeak: a.peak, Sessions: a.sess}
 	if n := len(a.cost); n > 0 {
 		c.CPUUser = a.cost[n-1].CPU // cumulative user+system from /proc
@@ -256,6 +262,42 @@ func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.Proces
 	for _, q := range a.last.Requests {
 		c.Requests += q.Count
 	}
+	return c
+}
+
+// mpCost is an MP's cost: the sum of its processes (a web garden's workers are
+// reported one by one too, as role mp-worker), per request and per client-minute.
+func (r *runner) mpCost(name string, g *mpGroup, elapsed float64) []reports.ProcessCost {
+	var c reports.ProcessCost
+	var workers []reports.ProcessCost
+	var base uint64
+	for i, a := range g.workers {
+		w := workerCost(name, a)
+		if i == 0 {
+			c = w
+			c.Series = append([]reports.CostPoint(nil), w.Series...)
+		} else {
+			c.CPUUser += w.CPUUser
+			c.CPUSystem += w.CPUSystem
+			c.RSSPeak += w.RSSPeak // an upper bound: the workers peaked at different moments
+			c.RSSEnd += w.RSSEnd
+			c.Requests += w.Requests
+			c.Sessions += w.Sessions
+			for j := range min(len(c.Series), len(w.Series)) {
+				c.Series[j].CPU += w.Series[j].CPU
+				c.Series[j].RSS += w.Series[j].RSS
+				c.Series[j].Reqs += w.Series[j].Reqs
+			}
+		}
+		base += a.base
+		if len(g.workers) > 1 {
+			w.Role, w.Name = "mp-worker", fmt.Sprintf("%s#%d", name, i+1)
+			workers = append(workers, w)
+		}
+	}
+	if len(g.workers) > 1 {
+		c.PID = 0 // several processes
+	}
 	clients := r.clientsOf(name)
 	c.Clients = clients
 	cpu := c.CPUUser + c.CPUSystem
@@ -265,12 +307,12 @@ func (r *runner) mpCost(name string, a *mpAgent, elapsed float64) reports.Proces
 	if elapsed > 0 && clients > 0 {
 		c.CPUPerClientMinuteUS = cpu * 1e6 / (float64(clients) * elapsed / 60)
 	}
-	if c.Sessions > 0 && a.base > 0 && c.RSSPeak > a.base {
+	if c.Sessions > 0 && base > 0 && c.RSSPeak > base {
 		// Growth over the idle MP, per peak session: policy traffic shares it, so this is
 		// an upper bound of what one notification client costs.
-		c.RSSPerSession = float64(c.RSSPeak-a.base) / float64(c.Sessions)
+		c.RSSPerSession = float64(c.RSSPeak-base) / float64(c.Sessions)
 	}
-	return c
+	return append([]reports.ProcessCost{c}, workers...)
 }
 
 // transitions lists one group's state changes, counted per second of the run (r.mu held).

@@ -48,6 +48,9 @@ type Options struct {
 	Log *slog.Logger
 	// AgentLog, when set, receives every agent's standard error as it is written.
 	AgentLog io.Writer
+	// ProfileDir, when set, receives a CPU profile of every agent process
+	// (<role>-<name>.pprof, for go tool pprof).
+	ProfileDir string
 	// Fault is handed to netsim.Options.Fault (tests inject a failing build step).
 	Fault func(step string) error
 }
@@ -68,7 +71,7 @@ type runner struct {
 	topo *netsim.Topology
 	ca   *mp.CA
 
-	mps    map[string]*mpAgent
+	mps    map[string]*mpGroup
 	site   *agentConn    // the site server: sends wake-up packets
 	fleets []*fleetAgent // as plan.Fleets
 
@@ -83,17 +86,24 @@ type runner struct {
 	failures []string // agent deaths and other failures during the load
 	trans    map[transKey]int
 	dead     map[*agentConn]bool // agents whose death was reported
+	pushSeq  uint64              // push IDs, the same for every worker of an MP
 }
 
-type mpAgent struct {
-	conn    *agentConn
+// mpGroup is one MP: its worker processes (one, or a web garden).
+type mpGroup struct {
 	plan    plan.MP
+	workers []*mpAgent
 	stopped bool // stopped on purpose by the timeline
-	last    mp.Snapshot
-	cost    []reports.CostPoint
-	peak    uint64
-	sess    int
-	base    uint64 // RSS once serving, before any client: what sessions are measured against
+}
+
+// mpAgent is one MP process.
+type mpAgent struct {
+	conn *agentConn
+	last mp.Snapshot
+	cost []reports.CostPoint
+	peak uint64
+	sess int
+	base uint64 // RSS once serving, before any client: what sessions are measured against
 }
 
 type fleetAgent struct {
@@ -134,7 +144,7 @@ func Run(ctx context.Context, p *plan.Plan, opt Options) (*reports.Result, error
 		opt.Binary = exe
 	}
 	r := &runner{p: p, opt: opt, con: opt.Console, log: opt.Log,
-		mps: map[string]*mpAgent{}, series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{},
+		mps: map[string]*mpGroup{}, series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{},
 		dead: map[*agentConn]bool{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{}}
 	return r.run(ctx)
 }
@@ -224,16 +234,18 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 	}
 	r.awaitFinals(finalGrace)
 	r.checkAgents() // an agent that died at the very end counts too
-	for _, m := range r.mps {
-		if m.conn.exited() {
-			continue
-		}
-		if msg, err := m.conn.call(context.Background(), mp.CmdSnapshot, nil, agentCallTimeout); err == nil {
-			var snap mp.Snapshot
-			if json.Unmarshal(msg.Data, &snap) == nil {
-				r.mu.Lock()
-				m.last = snap
-				r.mu.Unlock()
+	for _, g := range r.mps {
+		for _, m := range g.workers {
+			if m.conn.exited() {
+				continue
+			}
+			if msg, err := m.conn.call(context.Background(), mp.CmdSnapshot, nil, agentCallTimeout); err == nil {
+				var snap mp.Snapshot
+				if json.Unmarshal(msg.Data, &snap) == nil {
+					r.mu.Lock()
+					m.last = snap
+					r.mu.Unlock()
+				}
 			}
 		}
 	}
@@ -250,6 +262,9 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 // agentCommand is how an agent of role starts inside its namespace.
 func (r *runner) agentCommand(role, name string) netsim.Command {
 	c := netsim.Command{Path: r.opt.Binary, Args: []string{"agent", role}}
+	if r.opt.ProfileDir != "" {
+		c.Env = append(c.Env, agent.ProfileEnv+"="+filepath.Join(r.opt.ProfileDir, role+"-"+name+".pprof"))
+	}
 	if r.opt.AgentLog != nil {
 		c.Stderr = &prefixWriter{w: r.opt.AgentLog, prefix: role + " " + name + ": "}
 	}
@@ -269,32 +284,45 @@ func (r *runner) startMPs(ctx, agentCtx context.Context) error {
 	}
 	type started struct {
 		name string
+		m    *mpAgent
 		err  error
 	}
-	results := make(chan started, len(r.p.MPs))
+	n := 0
 	for _, pm := range r.p.MPs {
-		cfg := pm.Config
-		cfg.TLS.CACertPEM = string(ca.CertPEM)
-		cfg.TLS.CAKeyPEM = string(keyPEM)
-		proc, err := r.topo.StartCommand(agentCtx, pm.Node, r.agentCommand("mp", pm.Name))
-		if err != nil {
-			return r.fail("start agent", pm.Node, err)
+		n += pm.Workers
+	}
+	results := make(chan started, n)
+	for _, pm := range r.p.MPs {
+		g := &mpGroup{plan: pm}
+		r.mps[pm.Name] = g
+		for w := range pm.Workers {
+			cfg := pm.Config
+			cfg.Worker = w
+			cfg.TLS.CACertPEM = string(ca.CertPEM)
+			cfg.TLS.CAKeyPEM = string(keyPEM)
+			label := pm.Name
+			if pm.Workers > 1 {
+				label = fmt.Sprintf("%s#%d", pm.Name, w+1)
+			}
+			proc, err := r.topo.StartCommand(agentCtx, pm.Node, r.agentCommand("mp", label))
+			if err != nil {
+				return r.fail("start agent", pm.Node, err)
+			}
+			a := &mpAgent{}
+			a.conn = newAgentConn("mp", label, proc, func(msg agent.Message) { r.onMP(a, label, msg) })
+			g.workers = append(g.workers, a)
+			go func() {
+				_, err := a.conn.call(ctx, mp.CmdConfig, cfg, agentReadyTimeout)
+				results <- started{label, a, err}
+			}()
 		}
-		a := &mpAgent{plan: pm}
-		name := pm.Name
-		a.conn = newAgentConn("mp", name, proc, func(msg agent.Message) { r.onMP(name, msg) })
-		r.mps[name] = a
-		go func() {
-			_, err := a.conn.call(ctx, mp.CmdConfig, cfg, agentReadyTimeout)
-			results <- started{name, err}
-		}()
 	}
 	var errs []error
-	for range r.p.MPs {
+	for range n {
 		if s := <-results; s.err != nil {
 			errs = append(errs, r.fail("start management point", s.name, s.err))
-		} else if ps, err := metrics.ReadProc("/proc", r.mps[s.name].conn.proc.Pid()); err == nil {
-			r.mps[s.name].base = ps.RSS
+		} else if ps, err := metrics.ReadProc("/proc", s.m.conn.proc.Pid()); err == nil {
+			s.m.base = ps.RSS
 		}
 	}
 	return errors.Join(errs...)
@@ -310,12 +338,12 @@ func (r *runner) startFleets(ctx, agentCtx context.Context) error {
 	for i, pf := range r.p.Fleets {
 		cfg := pf.Config
 		cfg.CAPEM = string(r.ca.CertPEM)
-		proc, err := r.topo.StartCommand(agentCtx, pf.Node, r.agentCommand("fleet", pf.Segment))
+		proc, err := r.topo.StartCommand(agentCtx, pf.Node, r.agentCommand("fleet", pf.Name()))
 		if err != nil {
 			return r.fail("start agent", pf.Node, err)
 		}
 		f := &fleetAgent{plan: pf, finals: make(chan struct{}), rec: metrics.NewRecorder()}
-		f.conn = newAgentConn("fleet", pf.Segment, proc, func(msg agent.Message) { r.onFleet(i, msg) })
+		f.conn = newAgentConn("fleet", pf.Name(), proc, func(msg agent.Message) { r.onFleet(i, msg) })
 		r.fleets = append(r.fleets, f)
 		go func() {
 			_, err := f.conn.call(ctx, fleet.CmdConfig, cfg, agentReadyTimeout)
@@ -351,7 +379,7 @@ func (r *runner) startSite(ctx, agentCtx context.Context) error {
 	return nil
 }
 
-func (r *runner) onMP(name string, msg agent.Message) {
+func (r *runner) onMP(a *mpAgent, name string, msg agent.Message) {
 	switch msg.Type {
 	case agent.TypeSnapshot, agent.TypeFinal:
 		var snap mp.Snapshot
@@ -360,7 +388,6 @@ func (r *runner) onMP(name string, msg agent.Message) {
 			return
 		}
 		r.mu.Lock()
-		a := r.mps[name]
 		a.last = snap
 		a.sess = max(a.sess, int(snap.Notify.Sessions["tcp"])+snap.Notify.LongPollClients)
 		r.mu.Unlock()
@@ -370,7 +397,7 @@ func (r *runner) onMP(name string, msg agent.Message) {
 }
 
 func (r *runner) onFleet(i int, msg agent.Message) {
-	seg := r.p.Fleets[i].Segment
+	seg := r.p.Fleets[i].Name()
 	switch msg.Type {
 	case agent.TypeSnapshot, agent.TypeFinal:
 		var rep fleet.Report
@@ -497,16 +524,18 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 // sample reads each agent's CPU and memory from /proc and shows progress.
 func (r *runner) sample() {
 	t := time.Since(r.t0).Seconds()
-	for _, m := range r.mps {
-		if ps, err := metrics.ReadProc("/proc", m.conn.proc.Pid()); err == nil {
-			r.mu.Lock()
-			var reqs uint64
-			for _, q := range m.last.Requests {
-				reqs += q.Count
+	for _, g := range r.mps {
+		for _, m := range g.workers {
+			if ps, err := metrics.ReadProc("/proc", m.conn.proc.Pid()); err == nil {
+				r.mu.Lock()
+				var reqs uint64
+				for _, q := range m.last.Requests {
+					reqs += q.Count
+				}
+				m.cost = append(m.cost, reports.CostPoint{T: t, CPU: ps.CPUUser + ps.CPUSystem, RSS: ps.RSS, Reqs: reqs})
+				m.peak = max(m.peak, ps.RSSPeak, ps.RSS)
+				r.mu.Unlock()
 			}
-			m.cost = append(m.cost, reports.CostPoint{T: t, CPU: ps.CPUUser + ps.CPUSystem, RSS: ps.RSS, Reqs: reqs})
-			m.peak = max(m.peak, ps.RSSPeak, ps.RSS)
-			r.mu.Unlock()
 		}
 	}
 	for _, f := range r.fleets {
@@ -548,14 +577,16 @@ func (r *runner) sample() {
 func (r *runner) checkAgents() {
 	r.mu.Lock()
 	var dead []string
-	for name, m := range r.mps {
-		if m.conn.exited() && r.firstDeath(m.conn) {
-			dead = append(dead, fmt.Sprintf("mp %s agent died (pid %d)%s", name, m.conn.proc.Pid(), m.conn.stderrTail()))
+	for _, g := range r.mps {
+		for _, m := range g.workers {
+			if m.conn.exited() && r.firstDeath(m.conn) {
+				dead = append(dead, fmt.Sprintf("mp %s agent died (pid %d)%s", m.conn.name, m.conn.proc.Pid(), m.conn.stderrTail()))
+			}
 		}
 	}
 	for _, f := range r.fleets {
 		if f.conn.exited() && f.final == nil && r.firstDeath(f.conn) {
-			dead = append(dead, fmt.Sprintf("fleet %s agent died (pid %d)%s", f.plan.Segment, f.conn.proc.Pid(), f.conn.stderrTail()))
+			dead = append(dead, fmt.Sprintf("fleet %s agent died (pid %d)%s", f.plan.Name(), f.conn.proc.Pid(), f.conn.stderrTail()))
 		}
 	}
 	if r.site != nil && r.site.exited() && r.firstDeath(r.site) {
@@ -587,10 +618,10 @@ func (r *runner) awaitFinals(grace time.Duration) {
 			missing := f.final == nil && r.firstDeath(f.conn)
 			r.mu.Unlock()
 			if missing {
-				r.noteFailure(fmt.Sprintf("fleet %s exited without its final report%s", f.plan.Segment, f.conn.stderrTail()))
+				r.noteFailure(fmt.Sprintf("fleet %s exited without its final report%s", f.plan.Name(), f.conn.stderrTail()))
 			}
 		case <-deadline:
-			r.noteFailure(fmt.Sprintf("fleet %s: no final report within %s", f.plan.Segment, grace))
+			r.noteFailure(fmt.Sprintf("fleet %s: no final report within %s", f.plan.Name(), grace))
 			return
 		}
 	}
@@ -599,8 +630,10 @@ func (r *runner) awaitFinals(grace time.Duration) {
 // finishAll ends every agent (stdin closed, then killed if it lingers).
 func (r *runner) finishAll() {
 	var wg sync.WaitGroup
-	for _, m := range r.mps {
-		wg.Go(func() { m.conn.finish(3 * time.Second) })
+	for _, g := range r.mps {
+		for _, m := range g.workers {
+			wg.Go(func() { m.conn.finish(3 * time.Second) })
+		}
 	}
 	for _, f := range r.fleets {
 		wg.Go(func() { f.conn.finish(3 * time.Second) })

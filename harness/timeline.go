@@ -59,8 +59,10 @@ func (r *runner) apply(ctx context.Context, st plan.Step) {
 func (r *runner) setSitePorts(ctx context.Context, a *plan.SitePorts) error {
 	var errs []error
 	for _, pm := range r.p.MPs {
-		if _, err := r.mps[pm.Name].conn.call(ctx, mp.CmdSetPorts, a.Listen[pm.Name], agentCallTimeout); err != nil {
-			errs = append(errs, err)
+		for _, w := range r.mps[pm.Name].workers {
+			if _, err := w.conn.call(ctx, mp.CmdSetPorts, a.Listen[pm.Name], agentCallTimeout); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for _, f := range r.fleets {
@@ -72,23 +74,36 @@ func (r *runner) setSitePorts(ctx context.Context, a *plan.SitePorts) error {
 }
 
 func (r *runner) reconfigure(ctx context.Context, a *plan.Reconfigure) (int, error) {
-	msg, err := r.fleets[a.Fleet].conn.call(ctx, fleet.CmdReconfigure, a.Args, agentCallTimeout)
-	if err != nil {
-		return 0, err
+	n := 0
+	var errs []error
+	for _, fi := range a.Fleets {
+		msg, err := r.fleets[fi].conn.call(ctx, fleet.CmdReconfigure, a.Args, agentCallTimeout)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n += countOf(msg.Data)
 	}
-	return countOf(msg.Data), nil
+	return n, errors.Join(errs...)
 }
 
 // notify pushes through every running MP; each MP reaches the clients connected to it.
 func (r *runner) notify(ctx context.Context, a *plan.Notify) error {
 	var errs []error
+	r.mu.Lock()
+	r.pushSeq++
+	args := a.Args
+	args.ID = r.pushSeq
+	r.mu.Unlock()
 	for _, pm := range r.p.MPs {
 		m := r.mps[pm.Name]
 		if m.stopped {
 			continue
 		}
-		if _, err := m.conn.call(ctx, mp.CmdPush, a.Args, agentCallTimeout); err != nil {
-			errs = append(errs, err)
+		for _, w := range m.workers {
+			if _, err := w.conn.call(ctx, mp.CmdPush, args, agentCallTimeout); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	r.mu.Lock()
@@ -105,7 +120,13 @@ func (r *runner) mpAction(ctx context.Context, a *plan.MPAction) error {
 	if a.Start {
 		cmd = mp.CmdStart
 	}
-	_, err := m.conn.call(ctx, cmd, nil, agentCallTimeout)
+	var errs []error
+	for _, w := range m.workers {
+		if _, err := w.conn.call(ctx, cmd, nil, agentCallTimeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
 	if err == nil {
 		m.stopped = !a.Start
 	}
@@ -120,8 +141,10 @@ func (r *runner) wake(ctx context.Context, a *plan.Wake) (int, error) {
 	}
 	expect := a.Expect
 	expect.SentNS = time.Now().UnixNano()
-	if _, err := r.fleets[a.Fleet].conn.call(ctx, fleet.CmdExpectWake, expect, agentCallTimeout); err != nil {
-		return 0, err
+	for _, fi := range a.Fleets {
+		if _, err := r.fleets[fi].conn.call(ctx, fleet.CmdExpectWake, expect, agentCallTimeout); err != nil {
+			return 0, err
+		}
 	}
 	n := len(a.Send.Targets) * (1 + a.Send.Retries)
 	timeout := agentCallTimeout + time.Duration(n)*time.Second/time.Duration(max(1, int(a.Send.Rate)))

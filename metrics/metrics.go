@@ -110,9 +110,11 @@ type CounterKey struct {
 
 // Counter names the load engine uses.
 const (
-	CLateStarts      = "late_starts"      // cycles started later than the lateness threshold
+	CLateStarts      = "late_starts"      // cycles the load generator started late although the client was free (its own lag)
+	CDeferred        = "deferred"         // cycles started late because the client was still busy with an earlier one
 	CSkippedBusy     = "skipped_busy"     // planned cycles skipped: the client was still busy
-	CCycles          = "cycles"           // cycles started
+	CPlanned         = "planned"          // cycles the schedule planned (run, deferred or skipped)
+	CCycles          = "cycles"           // cycles started (planned ones and those a push asked for)
 	CCyclesFailed    = "cycles_failed"    // cycles that ended in failure
 	CFallbacks       = "fallbacks"        // operations that succeeded on the alternate port
 	CPushes          = "pushes_received"  // distinct pushes received

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -89,6 +90,42 @@ func (t *Topology) wire(ctx context.Context) error {
 		for _, r := range p.routes[i] {
 			if err := addRoute(hs[i], r); err != nil {
 				return fmt.Errorf("namespace %s: %w", n.Name, err)
+			}
+		}
+	}
+	return waitCarrier(ctx, hs, p.nodes)
+}
+
+// waitCarrier waits until every veth and bridge is operationally up. A veth set up is
+// not yet able to transmit (the kernel drops the first frames while the link's qdisc
+// and carrier come up), and a lost first ARP request is retried only after a second:
+// the run's first connections would stall for it. It takes a few milliseconds.
+func waitCarrier(ctx context.Context, hs []*netlink.Handle, nodes []Node) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for i, n := range nodes {
+		names := []string{}
+		for _, ifc := range n.Ifaces {
+			names = append(names, ifc.Name)
+		}
+		if n.Kind == KindSwitch {
+			names = append(names, "br0")
+		}
+		for _, name := range names {
+			for {
+				l, err := hs[i].LinkByName(name)
+				if err != nil {
+					return fmt.Errorf("link %s/%s: %w", n.Name, name, err)
+				}
+				if st := l.Attrs().OperState; st == netlink.OperUp || st == netlink.OperUnknown {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("link %s/%s: still %s after 5s", n.Name, name, l.Attrs().OperState)
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				time.Sleep(time.Millisecond)
 			}
 		}
 	}

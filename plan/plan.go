@@ -58,29 +58,45 @@ type Plan struct {
 	Duration, Ramp time.Duration
 }
 
-// MP is one management point: its namespace, address and agent configuration.
+// MP is one management point: its namespace, address and agent configuration. With
+// Workers > 1 the MP is a web garden: that many agent processes, each with Config
+// (and its Worker number), share its ports (SO_REUSEPORT).
 type MP struct {
-	Name   string
-	Node   string
-	Site   string
-	Addr   netip.Addr
-	Config mp.Config
+	Name    string
+	Node    string
+	Site    string
+	Addr    netip.Addr
+	Config  mp.Config
+	Workers int
+	// Clients is how many clients are expected at the MP (pinned groups, and an even
+	// share of its site's unpinned ones): what the number of workers follows from.
+	Clients int
 }
 
-// Fleet is one fleet agent: a client segment's clients.
+// Fleet is one fleet agent process: a client segment's clients, or a share of them
+// when the segment holds more than one process takes (Part of Parts).
 type Fleet struct {
-	Segment string
-	Node    string
-	Config  fleet.Config
-	Clients int
+	Segment     string
+	Node        string
+	Config      fleet.Config
+	Clients     int
+	Part, Parts int // 1-based
+}
+
+// Name names the fleet process: the segment, with /part when it is split.
+func (f Fleet) Name() string {
+	if f.Parts <= 1 {
+		return f.Segment
+	}
+	return fmt.Sprintf("%s/%d", f.Segment, f.Part)
 }
 
 // Group is one client group and where its clients live.
 type Group struct {
 	Name         string
-	Fleet        int // index into Plan.Fleets
-	First        int // global index of the group's first client
-	InFleet      int // index of the first client within its fleet
+	Fleets       []int // indexes into Plan.Fleets of the processes holding its clients
+	First        int   // global index of the group's first client
+	SegPos       int   // position of the first client in its segment's identity range
 	Count        int
 	MP           string // pinned MP, or ""
 	Scheme       scenarios.Scheme
@@ -90,8 +106,36 @@ type Group struct {
 
 // Client returns the address and MAC of the group's i-th client.
 func (g Group) Client(i int) (netip.Addr, net.HardwareAddr) {
-	return fleet.AddrFor(g.identities, g.InFleet+i), fleet.MACFor(g.First + i)
+	return fleet.AddrFor(g.identities, g.SegPos+i), fleet.MACFor(g.First + i)
 }
+
+// Options tune how a scenario is spread over processes.
+type Options struct {
+	// ClientsPerFleet is the most clients one fleet process runs (default 10,000): each
+	// holds a notification session and, during a cycle, a request connection, and one
+	// process may hold at most RLIMIT_NOFILE descriptors (20,000 on these machines).
+	ClientsPerFleet int
+	// SessionsPerWorker is the most clients one MP process serves (default 12,000);
+	// an MP expected to serve more runs as a web garden of several worker processes,
+	// unless the scenario sets management_points[].workers.
+	SessionsPerWorker int
+}
+
+func (o Options) normalize() Options {
+	if o.ClientsPerFleet <= 0 {
+		o.ClientsPerFleet = DefaultClientsPerFleet
+	}
+	if o.SessionsPerWorker <= 0 {
+		o.SessionsPerWorker = DefaultSessionsPerWorker
+	}
+	return o
+}
+
+// Process sizing defaults (Options).
+const (
+	DefaultClientsPerFleet   = 10000
+	DefaultSessionsPerWorker = 12000
+)
 
 // Neighbors are permanent ARP entries of one router on one link.
 type Neighbors struct {
@@ -120,8 +164,12 @@ func (p *Plan) Group(name string) (Group, bool) {
 }
 
 // Lower turns a validated scenario (defaults filled: scenarios.Load, Parse, Resolve or
-// Validate did that) into a Plan.
-func Lower(s *scenarios.Scenario) (*Plan, error) {
+// Validate did that) into a Plan, with the default process sizing.
+func Lower(s *scenarios.Scenario) (*Plan, error) { return LowerWith(s, Options{}) }
+
+// LowerWith is Lower with process sizing options.
+func LowerWith(s *scenarios.Scenario, opt Options) (*Plan, error) {
+	opt = opt.normalize()
 	p := &Plan{Scenario: s, Duration: s.Duration.D(), Ramp: s.Ramp.D(), Firewalls: map[string]map[string]netsim.Action{}}
 	p.Net = network(s)
 	nodes, err := netsim.Nodes(p.Net)
@@ -148,7 +196,8 @@ func Lower(s *scenarios.Scenario) (*Plan, error) {
 		}
 	}
 	p.Site = site.Config{SiteCode: s.Site.Code}
-	p.fleets(s, byName)
+	p.fleets(s, byName, opt.ClientsPerFleet)
+	p.workers(s, opt.SessionsPerWorker)
 	p.neighbors(s)
 	p.firewalls(s)
 	if err := p.steps(s); err != nil {
@@ -244,26 +293,50 @@ func group(g scenarios.ClientGroup, first int) fleet.Group {
 	}
 }
 
-func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node) {
+// fleets lays the clients out: per client segment, its groups in scenario order one
+// after the other in the segment's identity range, split over as many fleet processes
+// as the segment needs (perFleet clients at most each).
+func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFleet int) {
 	var mps []fleet.MP
 	for _, m := range p.MPs {
 		mps = append(mps, fleet.MP{Name: m.Name, Addr: m.Addr, Site: m.Site})
 	}
-	bySeg := map[string]int{}
+	// Global indexes (MACs, GUIDs) follow the scenario's group order.
+	type seg struct {
+		name   string
+		ids    netip.Prefix
+		groups []int // indexes into p.Groups
+		n      int
+	}
+	var segs []*seg
+	bySeg := map[string]*seg{}
 	global := 0
-	yes := true
 	for _, g := range s.Clients {
-		fi, ok := bySeg[g.Segment]
-		if !ok {
-			var ids netip.Prefix
-			for _, seg := range s.Network.Segments {
-				if seg.Name == g.Segment {
-					ids = seg.Clients.Prefix
+		sg := bySeg[g.Segment]
+		if sg == nil {
+			sg = &seg{name: g.Segment}
+			for _, x := range s.Network.Segments {
+				if x.Name == g.Segment {
+					sg.ids = x.Clients.Prefix
 				}
 			}
-			node := netsim.ClientNode(g.Segment)
+			bySeg[g.Segment] = sg
+			segs = append(segs, sg)
+		}
+		sg.groups = append(sg.groups, len(p.Groups))
+		p.Groups = append(p.Groups, Group{Name: g.Group, First: global, SegPos: sg.n, Count: g.Count,
+			MP: g.MP, Scheme: g.Scheme, Notification: g.Notification, identities: sg.ids})
+		sg.n += g.Count
+		global += g.Count
+	}
+	yes := true
+	for _, sg := range segs {
+		parts := (sg.n + perFleet - 1) / perFleet
+		node := netsim.ClientNode(sg.name)
+		for part := range parts {
+			lo, hi := part*sg.n/parts, (part+1)*sg.n/parts
 			cfg := fleet.Config{
-				Segment: g.Segment, Identities: ids, MPs: mps, SitePorts: sitePorts(s.Site.Ports),
+				Segment: sg.name, Identities: sg.ids, Offset: lo, RampOf: global, MPs: mps, SitePorts: sitePorts(s.Site.Ports),
 				SiteCode: s.Site.Code, Domain: siteDomain, Seed: s.Seed, Duration: agent.Duration(s.Duration), Ramp: agent.Duration(s.Ramp),
 				// Per-client end states carry who fell back and which port worked.
 				ClientStates: &yes,
@@ -271,16 +344,43 @@ func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node) {
 			if n := nodes[node]; len(n.Ifaces) > 0 {
 				cfg.NIC = n.Ifaces[0].Name // sleeping clients' NICs read the segment here
 			}
-			fi = len(p.Fleets)
-			bySeg[g.Segment] = fi
-			p.Fleets = append(p.Fleets, Fleet{Segment: g.Segment, Node: node, Config: cfg})
+			fi := len(p.Fleets)
+			for _, gi := range sg.groups {
+				g := &p.Groups[gi]
+				from, to := max(lo, g.SegPos), min(hi, g.SegPos+g.Count)
+				if from >= to {
+					continue
+				}
+				share := group(s.Clients[gi], g.First+from-g.SegPos)
+				share.Count, share.GroupOffset, share.GroupCount = to-from, from-g.SegPos, g.Count
+				cfg.Groups = append(cfg.Groups, share)
+				g.Fleets = append(g.Fleets, fi)
+			}
+			p.Fleets = append(p.Fleets, Fleet{Segment: sg.name, Node: node, Config: cfg, Clients: hi - lo, Part: part + 1, Parts: parts})
 		}
-		f := &p.Fleets[fi]
-		p.Groups = append(p.Groups, Group{Name: g.Group, Fleet: fi, First: global, InFleet: f.Clients, Count: g.Count,
-			MP: g.MP, Scheme: g.Scheme, Notification: g.Notification, identities: f.Config.Identities})
-		f.Config.Groups = append(f.Config.Groups, group(g, global))
-		f.Clients += g.Count
-		global += g.Count
+	}
+}
+
+// workers sizes each MP's web garden from the clients it is expected to serve.
+func (p *Plan) workers(s *scenarios.Scenario, perWorker int) {
+	for i := range p.MPs {
+		m := &p.MPs[i]
+		peers := 0
+		for _, o := range p.MPs {
+			if o.Site == m.Site {
+				peers++
+			}
+		}
+		for _, g := range p.Groups {
+			switch {
+			case g.MP == m.Name:
+				m.Clients += g.Count
+			case g.MP == "" && peers > 0:
+				m.Clients += g.Count / peers
+			}
+		}
+		m.Workers = max(1, (m.Clients+perWorker-1)/perWorker)
+		m.Config.ReusePort = m.Workers > 1
 	}
 }
 
@@ -293,7 +393,7 @@ func (p *Plan) neighbors(s *scenarios.Scenario) {
 		for _, link := range rt.Links {
 			n := Neighbors{Router: rt.Name, Link: link}
 			for _, g := range p.Groups {
-				if p.Fleets[g.Fleet].Segment != link {
+				if p.Fleets[g.Fleets[0]].Segment != link {
 					continue
 				}
 				for i := range g.Count {

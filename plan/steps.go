@@ -39,8 +39,8 @@ type SitePorts struct {
 
 // Reconfigure changes what a group of clients has installed.
 type Reconfigure struct {
-	Fleet int // index into Plan.Fleets
-	Args  fleet.Reconfigure
+	Fleets []int // the fleet processes holding the group (indexes into Plan.Fleets)
+	Args   fleet.Reconfigure
 }
 
 // Firewall replaces a router's rule set.
@@ -58,9 +58,9 @@ type Notify struct {
 // Wake has the site server send magic packets; the fleet is told first so its
 // time-to-managed starts at the send.
 type Wake struct {
-	Group string
-	Fleet int
-	Send  site.SendArgs
+	Group  string
+	Fleets []int // the fleet processes holding the group
+	Send   site.SendArgs
 	// Expect is the fleet's expect_wake argument; the runner sets SentNS.
 	Expect fleet.WakeArgs
 	Port   int
@@ -109,7 +109,7 @@ func (p *Plan) steps(s *scenarios.Scenario) error {
 				over = " over " + r.Over.String()
 			}
 			st.Kind, st.Detail = "reconfigure", fmt.Sprintf("%s by %s%s", r.Group, r.Method, over)
-			st.Action = &Reconfigure{Fleet: g.Fleet, Args: args}
+			st.Action = &Reconfigure{Fleets: g.Fleets, Args: args}
 		case e.Firewall != nil:
 			fw := firewall(e.Firewall.Default, e.Firewall.Rules)
 			st.Kind, st.Detail = "firewall", e.Firewall.Router+": "+DescribeRules(fw)
@@ -151,7 +151,7 @@ func (p *Plan) wake(w scenarios.Wake, port int) (*Wake, error) {
 	if !ok {
 		return nil, fmt.Errorf("no group %q", w.Group)
 	}
-	a := &Wake{Group: w.Group, Fleet: g.Fleet, Port: port,
+	a := &Wake{Group: w.Group, Fleets: g.Fleets, Port: port,
 		Send:   site.SendArgs{Label: w.Group, Rate: float64(w.Rate), Retries: *w.Retries},
 		Expect: fleet.WakeArgs{Selector: fleet.Selector{Group: w.Group}}}
 	bcast := netsim.BroadcastAddr(g.identities)

@@ -872,3 +872,15 @@ func AppendGroupHeader(dst []byte, group string) []byte {
 	dst = append(dst, group...)
 	return append(dst, "\r\n"...)
 }
+
+// PayloadPart returns the raw payload part of a CCM message body (compressed or not,
+// undecoded), without reading the header: a reader that already decoded identical
+// bytes (an MP's static reply) can recognise them cheaply.
+func PayloadPart(contentType string, body []byte) ([]byte, error) {
+	boundary, err := boundaryOf(contentType)
+	if err != nil {
+		return nil, err
+	}
+	_, p, err := splitParts(body, boundary)
+	return p, err
+}

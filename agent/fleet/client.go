@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -51,8 +52,10 @@ type client struct {
 	asleep     bool
 	busy       bool
 	located    bool
-	smsid      string // the SMSID the MP assigned at registration
-	policies   uint64 // policySet of the assignments whose bodies were downloaded
+	smsid      string              // the SMSID the MP assigned at registration
+	policies   uint64              // policySet of the assignments whose bodies were downloaded
+	polPayload wire.EncodedPayload // its policy request payload, encoded once
+	polSMSID   string
 	mp         MP
 	mpPicks    uint32
 	lastPort   int
@@ -101,9 +104,12 @@ type job struct {
 	policies  uint64 // the assignment set whose bodies the client holds
 	heartbeat bool
 	mp        MP
-	port, alt int
-	idle      *httpConn
-	pickSeed  uint64
+	// polPayload is the client's policy request payload, encoded once (for polSMSID).
+	polPayload wire.EncodedPayload
+	polSMSID   string
+	port, alt  int
+	idle       *httpConn
+	pickSeed   uint64
 }
 
 // attempt is one request attempt on one port.
@@ -125,17 +131,21 @@ type cycleResult struct {
 	mp        MP
 	smsid     string
 	policies  uint64
-	port      int // the port that worked last
-	idle      *httpConn
-	end       time.Time
-	cancelled bool // the run ended mid-cycle: nothing to judge
+	// polPayload is the client's policy request payload, encoded once (for polSMSID).
+	polPayload wire.EncodedPayload
+	polSMSID   string
+	port       int // the port that worked last
+	idle       *httpConn
+	end        time.Time
+	cancelled  bool // the run ended mid-cycle: nothing to judge
 }
 
 // runCycle runs one cycle: location if needed, registration if needed, policy, and a
 // heartbeat when due. It stops at the first failed operation.
 func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 	c := j.c
-	res := &cycleResult{located: j.located, mp: j.mp, smsid: j.smsid, policies: j.policies, idle: j.idle}
+	res := &cycleResult{located: j.located, mp: j.mp, smsid: j.smsid, policies: j.policies, idle: j.idle,
+		polPayload: j.polPayload, polSMSID: j.polSMSID}
 	intended := j.intended
 	step := func(op string, reqs []request) ([][]byte, error) {
 		b, err := f.exchange(ctx, c, res, op, res.mp, j.port, j.alt, reqs, intended)
@@ -150,6 +160,14 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 		return res
 	}
 	https := c.g.Scheme == "https"
+	if b := c.g.Bench; b != nil {
+		reqs := make([]request, b.Requests)
+		for i := range reqs {
+			reqs[i] = request{method: http.MethodGet, path: b.Path}
+		}
+		_, err := step(metrics.OpLocation, reqs)
+		return finish(err)
+	}
 	if !res.located {
 		bodies, err := step(metrics.OpLocation, []request{mplist})
 		if err != nil {
@@ -194,18 +212,18 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 			return finish(fmt.Errorf("client %d: registration at %s: %w", c.index, res.mp.Name, err))
 		}
 	}
-	reqs, err := f.msgs.policy(c, &res.mp, res.smsid, https)
+	var err error
+	if res.polPayload.Bytes() == nil || res.polSMSID != res.smsid {
+		res.polPayload, err = f.msgs.policyPayload(c, res.smsid)
+		res.polSMSID = res.smsid
+	}
 	var bodies [][]byte
 	if err == nil {
-		bodies, err = step(metrics.OpPolicy, reqs)
-	}
-	var payload []byte
-	if err == nil {
-		payload, err = reply(bodies)
+		bodies, err = step(metrics.OpPolicy, f.msgs.post(c, &res.mp, wire.EndpointPolicy, res.smsid, https, res.polPayload))
 	}
 	var policies []wire.Policy
 	if err == nil {
-		policies, err = wire.AppendPolicies(nil, payload)
+		policies, err = f.replies.policies(bodies[len(bodies)-1])
 	}
 	if err != nil {
 		return finish(fmt.Errorf("client %d: policy at %s: %w", c.index, res.mp.Name, err))

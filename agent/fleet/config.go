@@ -40,6 +40,10 @@ type Config struct {
 	// Identities.Addr + 1 + n. Must hold every client (the network and broadcast
 	// addresses are never used).
 	Identities netip.Prefix `json:"identities"`
+	// Offset is the position of this fleet's first client in the identity range: a
+	// segment whose clients are split over several fleet processes gives each its
+	// share of the range (the n-th client binds Identities.Addr + 1 + Offset + n).
+	Offset int `json:"offset,omitempty"`
 	// Groups of clients, in order.
 	Groups []Group `json:"groups"`
 	// Management points the clients can reach, by name.
@@ -56,6 +60,10 @@ type Config struct {
 	Duration Duration `json:"duration"`
 	// Clients start spread evenly over this window from the start.
 	Ramp Duration `json:"ramp,omitempty"`
+	// RampOf, when set, is the number of clients the ramp spreads over by their global
+	// index (the scenario's total, so every fleet process plans the same schedule); 0:
+	// this fleet's clients in its own order.
+	RampOf int `json:"ramp_of,omitempty"`
 	// Absolute start time (shards on several hosts align on it); zero: when "start" arrives.
 	StartTime time.Time `json:"start_time,omitzero"`
 	// PEM of the CA that issued the MPs' certificates; empty: HTTPS clients do not verify
@@ -98,9 +106,14 @@ type SitePorts struct {
 type Group struct {
 	Name string `json:"name"`
 	// First is the global index of the group's first client (MACs and GUIDs derive from
-	// global indexes, so they are unique across fleets); the group has Count clients.
+	// global indexes, so they are unique across fleets); this fleet has Count of them.
 	First int `json:"first"`
 	Count int `json:"count"`
+	// When a group is split over several fleet processes: where this fleet's share
+	// starts within the group, and the group's whole size (0: Count), so a
+	// reconfiguration of "the first half of the group" means the same clients.
+	GroupOffset int `json:"group_offset,omitempty"`
+	GroupCount  int `json:"group_count,omitempty"`
 	// Pinned MP name; empty: each client picks one from the MPLIST at random (seeded).
 	MP string `json:"mp,omitempty"`
 	// http or https.
@@ -120,8 +133,11 @@ type Group struct {
 	Retries        int      `json:"retries"`
 	UnmanagedAfter int      `json:"unmanaged_after"`
 	Asleep         bool     `json:"asleep,omitempty"`
-	// How long an idle keep-alive request connection is kept (default a quarter of the
-	// policy interval, at most 5s: compressed from IIS's 120 s connection timeout).
+	// How long the request connection of a cycle is kept idle after it, for the next
+	// cycle to reuse (default 0: closed at the end of the cycle). A real client polls
+	// hourly and its connection does not outlive the exchange (IIS drops idle ones after
+	// 120 s), so every cycle opens a new connection, and a stateful firewall's rule
+	// change meets the next cycle's SYN.
 	KeepIdle Duration `json:"keep_idle,omitempty"`
 	// Planned cycles a busy client still runs, late, once its current cycle ends
 	// (default 1); older ones are skipped and counted.
@@ -134,6 +150,16 @@ type Group struct {
 	LongPollWait Duration `json:"longpoll_wait"`
 	// While long polling after a TCP failure, try TCP again this often (default 30s).
 	TCPRetry Duration `json:"tcp_retry,omitempty"`
+	// Bench, when set, replaces the client's cycle by a fixed one (a benchmark against
+	// other load generators: the same request at the same rate and connection pattern).
+	// Not a scenario knob.
+	Bench *BenchCycle `json:"bench,omitempty"`
+}
+
+// BenchCycle is a benchmark's cycle: Requests GETs of Path on one new connection.
+type BenchCycle struct {
+	Path     string `json:"path"`
+	Requests int    `json:"requests"`
 }
 
 // ErrConfig: the fleet configuration is invalid. It wraps agent.ErrConfig.
@@ -175,6 +201,12 @@ func (c *Config) Normalize() error {
 		if g.Count <= 0 || g.Name == "" {
 			return bad("group %d (%q): name and a positive count required", i, g.Name)
 		}
+		if g.GroupCount == 0 {
+			g.GroupCount = g.Count
+		}
+		if g.GroupOffset < 0 || g.GroupOffset+g.Count > g.GroupCount {
+			return bad("group %s: share [%d, %d) outside the group's %d clients", g.Name, g.GroupOffset, g.GroupOffset+g.Count, g.GroupCount)
+		}
 		if g.MP != "" && !mps[g.MP] {
 			return bad("group %s: unknown management point %q", g.Name, g.MP)
 		}
@@ -201,14 +233,11 @@ func (c *Config) Normalize() error {
 		if g.UnmanagedAfter <= 0 {
 			return bad("group %s: unmanaged_after must be positive", g.Name)
 		}
+		if b := g.Bench; b != nil && (b.Requests < 1 || b.Requests > 100 || len(b.Path) == 0 || b.Path[0] != '/') {
+			return bad("group %s: bench cycle wants 1..100 requests of an absolute path", g.Name)
+		}
 		setDur(&g.RequestTimeout, 30*time.Second)
 		setDur(&g.TCPRetry, 30*time.Second)
-		// A real client polls hourly and its connections do not outlive the exchange
-		// (IIS drops idle ones after 120 s). With compressed intervals a fixed idle time
-		// would keep one connection open across cycles, and a firewall change (stateful,
-		// like real ones) would never meet a new SYN: idle connections close well within
-		// a cycle.
-		setDur(&g.KeepIdle, min(5*time.Second, g.PolicyInterval.D()/4))
 		if g.Backlog == 0 {
 			g.Backlog = 1
 		}
@@ -223,8 +252,8 @@ func (c *Config) Normalize() error {
 	if total == 0 {
 		return bad("no clients")
 	}
-	if room := 1<<(32-c.Identities.Bits()) - 2; total > room {
-		return bad("identities %v hold %d clients, the groups have %d", c.Identities, room, total)
+	if room := 1<<(32-c.Identities.Bits()) - 2; c.Offset < 0 || c.Offset+total > room {
+		return bad("identities %v hold %d clients, the fleet needs %d from offset %d", c.Identities, room, total, c.Offset)
 	}
 	if c.Workers <= 0 {
 		c.Workers = 0 // chosen by NewFleet from GOMAXPROCS

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portlab/portlab/metrics"
@@ -27,6 +28,7 @@ type Fleet struct {
 	cfg     Config
 	conn    *connector
 	msgs    *messages
+	replies *replies
 	clients []*client
 	workers []*worker
 
@@ -58,7 +60,7 @@ func NewFleet(cfg Config, opt Options) (*Fleet, error) {
 		return nil, err
 	}
 	msgs := newMessages(cfg.Domain, cfg.SiteCode)
-	f := &Fleet{cfg: cfg, conn: conn, msgs: msgs, site: cfg.SitePorts, total: metrics.NewRecorder()}
+	f := &Fleet{cfg: cfg, conn: conn, msgs: msgs, replies: newReplies(), site: cfg.SitePorts, total: metrics.NewRecorder()}
 	total := 0
 	for _, g := range cfg.Groups {
 		total += g.Count
@@ -74,7 +76,7 @@ func NewFleet(cfg Config, opt Options) (*Fleet, error) {
 		}
 		for j := range g.Count {
 			idx := g.First + j
-			c := &client{ord: ord, gord: j, index: idx, g: g, addr: AddrFor(cfg.Identities, ord),
+			c := &client{ord: ord, gord: g.GroupOffset + j, index: idx, g: g, addr: AddrFor(cfg.Identities, cfg.Offset+ord),
 				guid: GUIDFor(cfg.Seed, idx), httpPort: g.HTTPPort, httpsPort: g.HTTPSPort,
 				asleep: g.Asleep, mp: pinned}
 			c.pol = policyPacer(f.cfg, g, idx, ord, total, 0, 0)
@@ -204,8 +206,9 @@ func (f *Fleet) Reconfigure(r Reconfigure) (int, error) {
 	if rc.http == 0 && rc.https == 0 {
 		return 0, fmt.Errorf("reconfigure %s: no port given", r.Group)
 	}
-	m := int(math.Ceil(r.Fraction*float64(g.Count) - 1e-9))
+	m := int(math.Ceil(r.Fraction*float64(g.GroupCount) - 1e-9))
 	now := time.Now()
+	var mine atomic.Int64 // the selected clients that live in this fleet
 	f.onWorkers(func(w *worker) {
 		for _, c := range w.clients {
 			if c.g != g || c.gord >= m {
@@ -215,9 +218,10 @@ func (f *Fleet) Reconfigure(r Reconfigure) (int, error) {
 			c.rgen++
 			c.pending = &rc
 			heapPush(w, entry{at: at, c: c, kind: kindReconf, gen: c.rgen})
+			mine.Add(1)
 		}
 	})
-	return m, nil
+	return int(mine.Load()), nil
 }
 
 // SetSitePorts is the "site_ports" command: what the site publishes now. Clients that

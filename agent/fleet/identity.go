@@ -53,7 +53,7 @@ func Identities(cfg Config) []Identity {
 	for _, g := range cfg.Groups {
 		for j := range g.Count {
 			idx := g.First + j
-			out = append(out, Identity{Index: idx, Group: g.Name, Addr: AddrFor(cfg.Identities, n),
+			out = append(out, Identity{Index: idx, Group: g.Name, Addr: AddrFor(cfg.Identities, cfg.Offset+n),
 				MAC: MACFor(idx), GUID: GUIDFor(cfg.Seed, idx)})
 			n++
 		}

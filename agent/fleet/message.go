@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -55,9 +56,10 @@ func (m *messages) names(c *client) (netbios, fqdn string) {
 }
 
 // post returns the two requests of one message: the windowsauth try (answered 401 to
-// an anonymous client) and the anonymous post, on one connection.
-func (m *messages) post(c *client, mp *MP, endpoint, smsid string, https bool, doc func(dst []byte, netbios, fqdn string) []byte) ([]request, error) {
-	netbios, fqdn := m.names(c)
+// an anonymous client) and the anonymous post, on one connection. payload is the
+// message's encoded payload.
+func (m *messages) post(c *client, mp *MP, endpoint, smsid string, https bool, payload wire.EncodedPayload) []request {
+	netbios, _ := m.names(c)
 	h := wire.RequestHeader(endpoint, netbios, strings.ToUpper(mp.Name), https)
 	h.ID = messageID()
 	h.SourceID = smsid
@@ -65,38 +67,107 @@ func (m *messages) post(c *client, mp *MP, endpoint, smsid string, https bool, d
 	if smsid != "" && endpoint != wire.EndpointRegistration {
 		h.ClientAuth = wire.PlaceholderClientAuth(netbios)
 	}
-	dp := m.docs.Get().(*[]byte)
-	*dp = doc((*dp)[:0], netbios, fqdn)
-	e := m.enc.Get().(*wire.Encoder)
-	body, err := e.Message(make([]byte, 0, 1024+len(*dp)/2), &h, *dp, true)
-	m.enc.Put(e)
-	m.docs.Put(dp)
-	if err != nil {
-		return nil, err
-	}
+	body := wire.AppendMessage(make([]byte, 0, 1536+len(payload.Bytes())), &h, payload)
 	return []request{
 		{method: wire.MethodCCMPost, path: wire.PathRequestWinAuth, ctype: wire.ContentTypeCCM, body: body, allow401: true},
 		{method: wire.MethodCCMPost, path: wire.PathRequest, ctype: wire.ContentTypeCCM, body: body},
-	}, nil
+	}
+}
+
+// encode encodes a payload document built by doc; keep true returns bytes the caller
+// owns (to reuse across messages), false bytes valid until the next encode.
+func (m *messages) encode(c *client, keep bool, doc func(dst []byte, netbios, fqdn string) []byte) (wire.EncodedPayload, func(), error) {
+	netbios, fqdn := m.names(c)
+	dp := m.docs.Get().(*[]byte)
+	*dp = doc((*dp)[:0], netbios, fqdn)
+	defer m.docs.Put(dp)
+	if keep {
+		p, err := wire.EncodePayload(*dp, true)
+		return p, func() {}, err
+	}
+	e := m.enc.Get().(*wire.Encoder)
+	p, err := e.Payload(*dp, true)
+	return p, func() { m.enc.Put(e) }, err
+}
+
+// message builds the requests of a message whose payload differs every time.
+func (m *messages) message(c *client, mp *MP, endpoint, smsid string, https bool, doc func(dst []byte, netbios, fqdn string) []byte) ([]request, error) {
+	p, done, err := m.encode(c, false, doc)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return m.post(c, mp, endpoint, smsid, https, p), nil
 }
 
 func (m *messages) registration(c *client, mp *MP, https bool) ([]request, error) {
-	return m.post(c, mp, wire.EndpointRegistration, "", https, func(dst []byte, netbios, fqdn string) []byte {
+	return m.message(c, mp, wire.EndpointRegistration, "", https, func(dst []byte, netbios, fqdn string) []byte {
 		return wire.AppendRegistrationRequest(dst, &wire.RegistrationRequest{NetBIOSName: netbios, FQDN: fqdn, TimeStamp: time.Now()})
 	})
 }
 
-func (m *messages) policy(c *client, mp *MP, smsid string, https bool) ([]request, error) {
-	return m.post(c, mp, wire.EndpointPolicy, smsid, https, func(dst []byte, netbios, fqdn string) []byte {
+// policyPayload is a client's RequestAssignments payload: the same every cycle (its
+// SMSID and names), so a client encodes and compresses it once.
+func (m *messages) policyPayload(c *client, smsid string) (wire.EncodedPayload, error) {
+	p, _, err := m.encode(c, true, func(dst []byte, netbios, fqdn string) []byte {
 		return wire.AppendRequestAssignments(dst, &wire.AssignmentRequest{ClientID: smsid, FQDN: fqdn, NetBIOSName: netbios, PolicySource: "SMS:" + m.site})
 	})
+	return p, err
+}
+
+func (m *messages) policy(c *client, mp *MP, smsid string, https bool) ([]request, error) {
+	p, err := m.policyPayload(c, smsid)
+	if err != nil {
+		return nil, err
+	}
+	return m.post(c, mp, wire.EndpointPolicy, smsid, https, p), nil
 }
 
 func (m *messages) heartbeat(c *client, mp *MP, smsid string, https bool) ([]request, error) {
-	return m.post(c, mp, wire.EndpointDdrEndpoint, smsid, https, func(dst []byte, netbios, fqdn string) []byte {
+	return m.message(c, mp, wire.EndpointDdrEndpoint, smsid, https, func(dst []byte, netbios, fqdn string) []byte {
 		return wire.AppendHeartbeatDDR(dst, &wire.HeartbeatDDR{Client: wire.ReportClient{ClientID: smsid, NetBIOSName: netbios},
 			Date: time.Now(), FQDN: fqdn, Domain: m.domain, SiteCode: m.site, IP: c.addr.String()})
 	})
+}
+
+// replies remembers the policy assignments of reply payloads already decoded: an MP's
+// assignment reply is the same bytes for every client, and decoding it again each
+// cycle is the load generator's work, not the client's. Bounded; safe for concurrent
+// use.
+type replies struct {
+	mu   sync.Mutex
+	seed maphash.Seed
+	m    map[uint64][]wire.Policy
+}
+
+func newReplies() *replies { return &replies{seed: maphash.MakeSeed(), m: map[uint64][]wire.Policy{}} }
+
+// policies returns the assignments of a policy reply body.
+func (r *replies) policies(body []byte) ([]wire.Policy, error) {
+	part, err := wire.PayloadPart(wire.ContentTypeCCM, body)
+	if err != nil {
+		return nil, err
+	}
+	key := maphash.Bytes(r.seed, part)
+	r.mu.Lock()
+	ps, ok := r.m[key]
+	r.mu.Unlock()
+	if ok {
+		return ps, nil
+	}
+	_, payload, err := wire.ReadMessage(wire.ContentTypeCCM, body, wire.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	if ps, err = wire.AppendPolicies(nil, payload); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if len(r.m) < 64 {
+		r.m[key] = ps
+	}
+	r.mu.Unlock()
+	return ps, nil
 }
 
 // mplist is the location request.

@@ -94,8 +94,16 @@ func PlanPolicy(cfg Config, n int) [][]time.Duration {
 
 // policyPacer is the pacer of a client's policy cycles; base is where its schedule
 // (re)starts, as an offset from the run's start (0: the ramp decides).
+//
+// The ramp spreads the clients by their global index over cfg.RampOf clients (the whole
+// scenario's, when the orchestrator says so), so a client's schedule does not depend on
+// which fleet process runs it: a segment split over several processes plans exactly
+// what one process would.
 func policyPacer(cfg Config, g *Group, index, ord, total int, base time.Duration, epoch uint32) Pacer {
 	if epoch == 0 {
+		if cfg.RampOf > 0 {
+			ord, total = index, cfg.RampOf
+		}
 		base = rampOffset(cfg.Ramp.D(), ord, total)
 	}
 	return Pacer{Base: base, Interval: g.PolicyInterval.D(), Jitter: g.Jitter, Seed: cfg.Seed,

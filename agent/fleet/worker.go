@@ -75,8 +75,13 @@ func (w *worker) send(ev workerEvent) {
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	f := w.f
+	// The timer is re-armed only when the heap's head changes (or it fired): a Reset
+	// per loop would move the timer in the runtime's timer heap every time, which is
+	// shared with every socket deadline of the process (tens of thousands).
+	const idle = time.Duration(1<<63 - 1)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	armed, fired := time.Duration(-1), true
 	for {
 		now := time.Now()
 		off := now.Sub(f.t0)
@@ -84,15 +89,23 @@ func (w *worker) run(ctx context.Context) {
 			e := heap.Pop(&w.h).(entry)
 			w.due(ctx, e, now)
 		}
+		next := idle
 		if len(w.h) > 0 {
-			timer.Reset(w.h[0].at - time.Since(f.t0))
-		} else {
-			timer.Reset(time.Hour)
+			next = w.h[0].at
+		}
+		if fired || next != armed {
+			d := time.Hour
+			if next != idle {
+				d = next - time.Since(f.t0)
+			}
+			timer.Reset(d)
+			armed, fired = next, false
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+			fired = true
 		case ev := <-w.events:
 			w.apply(ctx, ev)
 		case fn := <-w.ctrl:
@@ -128,6 +141,7 @@ func (w *worker) due(ctx context.Context, e entry, now time.Time) {
 		}
 	}
 	c.k++
+	w.rec.Add(metrics.CPlanned, c.g.Name, 1)
 	w.schedule(c)
 	if c.busy {
 		// Deferred: run late when the client is free, at most Backlog of them; older
@@ -139,15 +153,22 @@ func (w *worker) due(ctx context.Context, e entry, now time.Time) {
 		return
 	}
 	c.runK = c.k - 1
-	w.runPlanned(ctx, c, now)
+	w.runPlanned(ctx, c, now, false)
 }
 
-// runPlanned starts the client's next planned cycle (c.runK), late or not.
-func (w *worker) runPlanned(ctx context.Context, c *client, now time.Time) {
+// runPlanned starts the client's next planned cycle (c.runK), late or not. A cycle
+// that starts late because the client was still busy with an earlier one (deferred)
+// measures the MP's or the network's slowness; one that starts late although the
+// client was free is the load generator's own lag. They are counted apart.
+func (w *worker) runPlanned(ctx context.Context, c *client, now time.Time, deferred bool) {
 	intended := w.f.t0.Add(c.pol.Due(c.runK))
 	c.runK++
 	if now.Sub(intended) > w.f.cfg.LateAfter.D() {
-		w.rec.Add(metrics.CLateStarts, c.g.Name, 1)
+		if deferred {
+			w.rec.Add(metrics.CDeferred, c.g.Name, 1)
+		} else {
+			w.rec.Add(metrics.CLateStarts, c.g.Name, 1)
+		}
 	}
 	w.startCycle(ctx, c, intended, now)
 }
@@ -167,6 +188,7 @@ func (w *worker) startCycle(ctx context.Context, c *client, intended, now time.T
 	}
 	port, alt := c.ports(w.site)
 	j := &job{c: c, intended: intended, located: c.located, smsid: c.smsid, policies: c.policies, heartbeat: hbDue,
+		polPayload: c.polPayload, polSMSID: c.polSMSID,
 		mp: c.mp, port: port, alt: alt, idle: c.idle,
 		pickSeed: uint64(f.cfg.Seed)<<20 ^ uint64(c.index)<<8 ^ uint64(c.mpPicks)}
 	if !c.located {
@@ -194,7 +216,7 @@ func (w *worker) apply(ctx context.Context, ev workerEvent) {
 	if r := ev.cycle; r != nil {
 		c.busy = false
 		c.idle = r.idle
-		if c.asleep || ctx.Err() != nil {
+		if c.asleep || ctx.Err() != nil || c.g.KeepIdle <= 0 {
 			c.idle.close()
 			c.idle = nil
 		}
@@ -216,10 +238,11 @@ func (w *worker) apply(ctx context.Context, ev workerEvent) {
 		}
 		defer func() {
 			if c.runK < c.k && !c.busy && !c.asleep && ctx.Err() == nil {
-				w.runPlanned(ctx, c, time.Now())
+				w.runPlanned(ctx, c, time.Now(), true)
 			}
 		}()
 		c.located, c.mp, c.smsid, c.policies = r.located, r.mp, r.smsid, r.policies
+		c.polPayload, c.polSMSID = r.polPayload, r.polSMSID
 		if r.port != 0 {
 			c.lastPort = r.port
 		}

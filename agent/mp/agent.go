@@ -45,6 +45,9 @@ type ReadyData struct {
 type PushArgs struct {
 	Group  string `json:"group,omitempty"` // "" = every client
 	Action string `json:"action"`
+	// ID of the push (0: the MP numbers it). The orchestrator numbers pushes so the
+	// worker processes of one MP send the same push under the same ID.
+	ID uint64 `json:"id,omitempty"`
 }
 
 // PushReply is the Data of the ack to "push".
@@ -98,7 +101,7 @@ func (a *Agent) Handle(ctx context.Context, cmd string, args json.RawMessage) (a
 		if p.Action == "" {
 			return nil, errors.New("action is empty")
 		}
-		return PushReply{ID: s.Push(p.Group, p.Action)}, nil
+		return PushReply{ID: s.PushID(p.ID, p.Group, p.Action)}, nil
 	case CmdStop:
 		s.Stop()
 		return nil, nil

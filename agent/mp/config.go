@@ -194,6 +194,12 @@ type Config struct {
 	ErrorRate float64 `json:"error_rate,omitempty"`
 	// Policy body size (GET .sms_pol), bytes.
 	PolicyBytes int `json:"policy_bytes"`
+	// ReusePort opens every listener with SO_REUSEPORT, so the worker processes of one
+	// MP (a web garden, as IIS runs one site in several w3wp processes) share its ports
+	// and the kernel spreads new connections over them.
+	ReusePort bool `json:"reuse_port,omitempty"`
+	// Worker is this process's number within its MP's web garden (0-based), for logs.
+	Worker int `json:"worker,omitempty"`
 	// Concurrent connections across all ports (HTTP, HTTPS, notification); 0: no limit.
 	// Connections over the limit are accepted and reset at once (counted as rejected).
 	MaxConnections int `json:"max_connections,omitempty"`

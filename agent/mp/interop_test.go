@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,14 +51,30 @@ var bin *binary
 // themselves, so they do not depend on the rest of the module building).
 const agentEnv = "PORTLAB_MP_TEST_AGENT"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(agentEnv) == "1" {
-		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-		if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, log, &Agent{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(5)
+// runTestAgent is `portlab agent mp` in the test binary, with a CPU profile when
+// agent.ProfileEnv names a file.
+func runTestAgent() int {
+	if path := os.Getenv(agent.ProfileEnv); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, log, &Agent{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 5
+	}
+	return 0
+}
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(minimalEnv); spec != "" {
+		serveMinimal(spec)
 		os.Exit(0)
+	}
+	if os.Getenv(agentEnv) == "1" {
+		os.Exit(runTestAgent())
 	}
 	dir, err := os.MkdirTemp("", "portlab-mp-test-")
 	if err != nil {

@@ -93,11 +93,15 @@ func groupMatches(target, group string) bool { return target == "" || target == 
 // push queues p for every long-poll client of the group and writes it to every TCP
 // session of the group in the background (one slow session cannot hold up the others
 // beyond its own write timeout).
-func (h *hub) push(group, action string) uint64 {
+func (h *hub) push(id uint64, group, action string) uint64 {
 	now := time.Now()
 	h.mu.Lock()
-	h.nextID++
-	id := h.nextID
+	if id == 0 {
+		h.nextID++
+		id = h.nextID
+	} else if id > h.nextID {
+		h.nextID = id
+	}
 	p := wire.Push{ID: id, Action: action, SentNS: now.UnixNano(), Group: group}
 	h.pushes[id] = &pushRecord{sent: now, acked: map[string]struct{}{}}
 	h.order = append(h.order, id)
@@ -402,7 +406,11 @@ func (s *Server) session(c net.Conn) {
 // ("" = every client): at once to logged-in TCP sessions, and into the queue of every
 // known long-poll client, delivered on its current or next poll. It returns the push ID
 // that acknowledgements carry.
-func (s *Server) Push(group, action string) uint64 { return s.hub.push(group, action) }
+func (s *Server) Push(group, action string) uint64 { return s.hub.push(0, group, action) }
+
+// PushID is Push with the push ID given by the caller: the worker processes of one MP
+// (a web garden) each deliver the same push to their own clients under one ID.
+func (s *Server) PushID(id uint64, group, action string) uint64 { return s.hub.push(id, group, action) }
 
 // NotifySnapshot are the notification counters. Maps are keyed by transport: tcp
 // (sessions on the notification port), http and https (long polling).

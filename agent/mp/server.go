@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/portlab/portlab/wire"
+	"golang.org/x/sys/unix"
 )
 
 // ErrClosed: the Server was closed.
@@ -77,7 +80,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: logger.With("mp", cfg.Name), want: cfg.Listen, lns: map[Role]*listener{},
+	s := &Server{cfg: cfg, log: logger.With("mp", cfg.Name, "worker", cfg.Worker), want: cfg.Listen, lns: map[Role]*listener{},
 		draining: map[*http.Server]struct{}{}}
 	var err error
 	if cfg.TLS.CACertPEM != "" {
@@ -105,7 +108,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if s.cert, err = s.ca.Issue(cfg.TLS.Key, dedupe(hosts)); err != nil {
 		return nil, fmt.Errorf("mp %s: %w", cfg.Name, err)
 	}
-	if s.timer, err = newServiceTimer(cfg.ServiceTime, cfg.Seed); err != nil {
+	if s.timer, err = newServiceTimer(cfg.ServiceTime, cfg.Seed+int64(cfg.Worker)*1_000_003); err != nil {
 		return nil, fmt.Errorf("mp %s: %w", cfg.Name, err)
 	}
 	s.timer.errorRate = cfg.ErrorRate
@@ -125,6 +128,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			}
 			return nil
 		},
+	}
+	if cfg.ReusePort && cfg.TLS.CAKeyPEM != "" {
+		// The workers of a web garden share the session ticket key (derived from the
+		// run's CA key), so a client resumes whichever worker its connection lands on.
+		s.tlsCfg.SetSessionTicketKeys([][32]byte{sha256.Sum256([]byte("portlab session tickets\x00" + cfg.Name + "\x00" + cfg.TLS.CAKeyPEM))})
 	}
 	s.reg = newRegistry(cfg.Seed, cfg.Limits.MaxRegistrations)
 	s.inflating = make(chan struct{}, cfg.Limits.MaxInflate)
@@ -378,6 +386,9 @@ func (x *listener) serves(addr netip.AddrPort) bool {
 // open binds role r on addr and starts serving it.
 func (s *Server) open(ctx context.Context, r Role, addr netip.AddrPort) (*listener, error) {
 	var lc net.ListenConfig
+	if s.cfg.ReusePort {
+		lc.Control = reusePort
+	}
 	ln, err := lc.Listen(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("listen %s %s: %w", r, addr, err)
@@ -464,6 +475,17 @@ func (s *Server) closeListener(x *listener) {
 		delete(s.draining, x.srv)
 		s.mu.Unlock()
 	}()
+}
+
+// reusePort sets SO_REUSEPORT on a listening socket before it binds.
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // errorLogWriter takes net/http's error log: counts TLS handshake failures, logs the

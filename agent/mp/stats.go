@@ -169,6 +169,7 @@ type ProcStats struct {
 	// Goroutines and Go heap in use, for this process only (0 for another pid).
 	Goroutines int    `json:"goroutines,omitempty"`
 	HeapInuse  uint64 `json:"heap_inuse_bytes,omitempty"`
+	Mallocs    uint64 `json:"mallocs,omitempty"` // heap allocations so far (allocations per request)
 	Err        string `json:"error,omitempty"`
 }
 
@@ -184,7 +185,7 @@ func ReadProc(pid int) ProcStats {
 	if self {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		ps.Goroutines, ps.HeapInuse = runtime.NumGoroutine(), ms.HeapInuse
+		ps.Goroutines, ps.HeapInuse, ps.Mallocs = runtime.NumGoroutine(), ms.HeapInuse, ms.Mallocs
 	}
 	s, err := metrics.ReadProc("/proc", pid)
 	if err != nil {
