@@ -33,8 +33,14 @@ VALUE is relative to the base (10%) or absolute in the metric's unit (0.01, 5ms,
 Without one, durations and costs may get 10% worse, fractions 0.01 (one point); changes
 under 100µs, 1µs of CPU or 1MiB of RSS are noise.
 
+Several thresholds may share one --max-regression, separated by commas; a comma inside
+a metric's braces belongs to its name:
+  --max-regression 'latency_p99{operation=policy,transport=http}=5%,mp_rss=20%'
+
 Results of different scenarios (another name, or the same name with another
-definition) are refused with exit 2 unless --force. Exit 1 names each regressed metric.`,
+definition) are refused with exit 2 unless --force. Exit 1 names each regressed metric,
+and is also the verdict on a head that cannot pass: one whose run did not complete
+(status error or interrupted), or one that has none of the base's metrics.`,
 		Example: `  portlab compare baseline/result.json results/port-change/result.json
   portlab compare base.json head.json --max-regression latency_p99=15% --max-regression mp_rss=20%
   portlab compare base.json head.json --format md > comment.md   # for a pull request`,
@@ -42,7 +48,7 @@ definition) are refused with exit 2 unless --force. Exit 1 names each regressed 
 		RunE: func(cmd *cobra.Command, args []string) error {
 			th := reports.Thresholds{}
 			for _, l := range limits {
-				for _, one := range strings.Split(l, ",") {
+				for _, one := range reports.SplitThresholds(l) {
 					name, t, err := reports.ParseThreshold(one)
 					if err != nil {
 						return WithCode(ExitInvalid, fmt.Errorf("--max-regression: %w", err))
@@ -61,6 +67,7 @@ definition) are refused with exit 2 unless --force. Exit 1 names each regressed 
 			if err != nil {
 				return WithCode(ExitInvalid, fmt.Errorf("read head result: %w", err))
 			}
+			base, head = reports.Finite(base), reports.Finite(head)
 			cmp, err := reports.Compare(base, head, th, force)
 			if errors.Is(err, reports.ErrDifferentScenarios) {
 				return WithCode(ExitInvalid, fmt.Errorf("compare %s %s: %w", args[0], args[1], err))
@@ -72,19 +79,26 @@ definition) are refused with exit 2 unless --force. Exit 1 names each regressed 
 			if format == "md" {
 				b = cmp.Markdown()
 			}
+			// Names and statuses come from the result files: no control sequences.
+			b = []byte(terminalSafe(string(b)))
 			if out == "" || out == "-" {
 				if _, err := io.out.Write(b); err != nil {
 					return err
 				}
-			} else if err := reports.WriteFileAtomic(out, b, 0o644); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
+			} else if err := writeOutput(out, b); err != nil {
+				return err
 			}
+			var why []string
+			why = append(why, cmp.Failures...)
 			if reg := cmp.Regressions(); len(reg) > 0 {
 				var names []string
 				for _, d := range reg {
 					names = append(names, fmt.Sprintf("%s %s (max %s)", d.Name, strings.TrimSpace(fmt.Sprintf("%+.1f%%", d.Change)), d.Threshold))
 				}
-				return WithCode(ExitGateFailed, fmt.Errorf("regression in %d metric(s): %s", len(reg), strings.Join(names, "; ")))
+				why = append(why, fmt.Sprintf("regression in %d metric(s): %s", len(reg), strings.Join(names, "; ")))
+			}
+			if len(why) > 0 {
+				return WithCode(ExitGateFailed, errors.New(strings.Join(why, "; ")))
 			}
 			return nil
 		},

@@ -398,8 +398,8 @@ func TestMPServe(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || !strings.Contains(string(body), "<MPList>") || !strings.Contains(string(body), `Name="mp1"`) {
-			t.Errorf("GET %s: %d %s, want 200 and an <MPList> naming mp1", url, resp.StatusCode, body)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "<MPList>") || !strings.Contains(string(body), `Name="MP1"`) {
+			t.Errorf("GET %s: %d %s, want 200 and an <MPList> naming MP1", url, resp.StatusCode, body)
 		}
 	}
 	plain := &http.Client{Timeout: 10 * time.Second}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -38,7 +39,9 @@ func newReportCmd(io streams) *cobra.Command {
 version) and renders it again: html is the self-contained report with charts (no network
 needed to open it), md the summary for a pull request, junit one test case per gate,
 json the result itself, hlog the HdrHistogram interval log of its histograms.
-Output goes to stdout, or with -o atomically to a file.`,
+Output goes to stdout, or with -o to a file: a regular file is replaced atomically;
+a device, FIFO or symbolic link (/dev/null, /dev/stdout) is written to, not replaced.
+A result that cannot be read or whose histograms are corrupt is bad input (exit 2).`,
 		Example: `  portlab report results/port-change/result.json --format html -o report.html
   portlab report result.json --format md >> "$GITHUB_STEP_SUMMARY"
   portlab report result.json --format junit -o junit.xml`,
@@ -53,21 +56,28 @@ Output goes to stdout, or with -o atomically to a file.`,
 				return WithCode(ExitInvalid, fmt.Errorf("read result: %w", err))
 			}
 			b, err := render(r)
+			if errors.Is(err, reports.ErrCorrupt) {
+				return WithCode(ExitInvalid, fmt.Errorf("render %s as %s: %w", args[0], format, err))
+			}
 			if err != nil {
 				return fmt.Errorf("render %s as %s: %w", args[0], format, err)
+			}
+			if format == "md" {
+				// Markdown is text for people: names from the file carry no control sequences.
+				b = []byte(terminalSafe(string(b)))
 			}
 			if out == "" || out == "-" {
 				_, err = io.out.Write(b)
 				return err
 			}
-			if err := reports.WriteFileAtomic(out, b, 0o644); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
+			if err := writeOutput(out, b); err != nil {
+				return err
 			}
-			fmt.Fprintf(io.err, "wrote %s\n", out)
+			fmt.Fprintf(io.err, "wrote %s\n", terminalSafe(out))
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&format, "format", "f", "md", "output format: "+formatNames())
-	c.Flags().StringVarP(&out, "output", "o", "", "write to this file (atomically) instead of stdout")
+	c.Flags().StringVarP(&out, "output", "o", "", "write to this file (a regular one atomically) instead of stdout")
 	return c
 }

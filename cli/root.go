@@ -24,9 +24,14 @@ type streams struct {
 	out, err io.Writer
 }
 
+// stopSignals end a command the way Ctrl-C does: SIGTERM (a service manager, CI
+// cancelling a job) and SIGHUP (the terminal or SSH session went away) too, so a run
+// they end still writes its results, marked interrupted.
+func stopSignals() []os.Signal { return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} }
+
 // Main runs the CLI with the process's arguments and returns the exit code.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	return Run(ctx, os.Args[1:], streams{os.Stdin, os.Stdout, os.Stderr})
 }
@@ -45,7 +50,9 @@ func Run(ctx context.Context, args []string, io streams) int {
 	}
 	var ee *ExitError
 	if !(errors.As(err, &ee) && ee.Quiet) {
-		fmt.Fprintln(io.err, "portlab:", err)
+		// Errors quote arguments and file contents: nothing in them reaches the
+		// terminal as a control sequence.
+		fmt.Fprintln(io.err, "portlab:", terminalSafe(err.Error()))
 	}
 	return codeFor(err)
 }
@@ -87,9 +94,9 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newCleanCmd(io),
 		newReportCmd(io),
 		newCompareCmd(io),
-		newImportCmd(io),
 		newRunCmd(io),
 		newK8sCmd(io),
+		newImportCmd(io),
 		// more commands: one line each, above this comment
 	)
 	for _, c := range root.Commands() {

@@ -44,8 +44,18 @@ SCENARIO is a file or a built-in name (portlab list). Exit 0 when every gate pas
 (portlab doctor says why), 4 when interrupted, 5 when the run itself failed.
 
 Ctrl-C once stops the load, collects what there is and writes results marked
-interrupted; a second Ctrl-C exits at once. Either way no namespace, link or process
-is left behind (the namespaces are held by this process only).
+interrupted (exit 4); a second Ctrl-C exits at once. SIGTERM and SIGHUP (a closed
+terminal or SSH session) count as Ctrl-C. Either way no namespace, link or process is
+left behind (the namespaces are held by this process only). A closed stderr (the reader
+of a pipe gone) does not stop the run: the results are written all the same.
+
+The results directory is checked before anything is built: it must be creatable and
+writable with room for the results (exit 2 otherwise). Without --out it is a new
+directory portlab-results/<scenario>-<UTC time>-<run ID>, never one of an earlier run.
+With --out, portlab's own files an earlier run left there (result.json, summary.md,
+junit.xml, report.html, latency.hlog, debug.log, *.hgrm of its histograms) are removed
+first, so the directory never mixes two runs; other files are left alone. result.json
+is written last, once every other file is: a directory with result.json is complete.
 
 --debug writes debug.log to the results directory: every step of the network build and
 every agent's log (stderr), each line prefixed with the agent.`,
@@ -64,8 +74,8 @@ every agent's log (stderr), each line prefixed with the agent.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&fl.out, "out", "o", "", "results directory (default ./portlab-results/<scenario>-<timestamp>)")
-	f.IntVar(&fl.clients, "clients", 0, "total simulated clients, spread over the groups in proportion (default: as the scenario says)")
+	f.StringVarP(&fl.out, "out", "o", "", "results directory (default ./portlab-results/<scenario>-<UTC time>-<run ID>)")
+	f.IntVar(&fl.clients, "clients", 0, fmt.Sprintf("total simulated clients, spread over the groups in proportion, at most %d (default: as the scenario says)", plan.MaxClients))
 	f.BoolVar(&fl.keep, "keep", false, "pin the namespaces under /run/netns for inspection (remove with portlab clean)")
 	f.StringVar(&fl.capture, "capture", "", "write one pcapng file per link into this directory")
 	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress, only warnings and the verdict")
@@ -77,14 +87,14 @@ every agent's log (stderr), each line prefixed with the agent.`,
 // runScenario is `portlab run`: load, lower, run, write the results, map the outcome
 // to the exit code.
 func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error {
+	if fl.clientsSet && (fl.clients < 1 || fl.clients > plan.MaxClients) {
+		return WithCode(ExitInvalid, fmt.Errorf("--clients %d out of range 1 to %d (every client needs an address of 198.18.0.0/15)", fl.clients, plan.MaxClients))
+	}
 	s, err := loadScenario(io, ref)
 	if err != nil {
 		return err
 	}
 	if fl.clientsSet {
-		if fl.clients < 1 {
-			return WithCode(ExitInvalid, fmt.Errorf("--clients %d: give a positive number of clients", fl.clients))
-		}
 		if err := plan.Rescale(s, fl.clients); err != nil {
 			return WithCode(ExitInvalid, err)
 		}
@@ -114,9 +124,16 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	if fl.keep && netsim.Rootless() {
 		return WithCode(ExitInvalid, errors.New("--keep needs root: pinning namespaces mounts in the host's mount namespace"))
 	}
-	out := fl.out
-	if out == "" {
-		out = harness.DefaultOutDir(s.Name, time.Now())
+	// Everything that could fail at the end, found before anything is built: the
+	// results directory (names fit: scenario validation bounds every name).
+	out, runID, err := resultsDir(fl.out, s.Name)
+	if err != nil {
+		return WithCode(ExitInvalid, err)
+	}
+	if fl.capture != "" {
+		if err := reports.CheckDir(fl.capture); err != nil {
+			return WithCode(ExitInvalid, fmt.Errorf("--capture: %w", err))
+		}
 	}
 	mode := harness.ConsoleAuto
 	switch {
@@ -129,12 +146,14 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	if f, ok := io.err.(*os.File); ok {
 		isTTY = term.IsTerminal(int(f.Fd()))
 	}
-	con := harness.NewConsole(io.err, mode, isTTY)
-	opt := harness.Options{Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
+	// A write to a closed stderr must not end the run (SIGPIPE, exit 141) nor fail it:
+	// with SIGPIPE notified the write returns EPIPE instead, which the console drops.
+	// It stays notified until the process exits, so the last message cannot kill it
+	// either. (A handler, not SIG_IGN: ignored signals would stay ignored in the agents.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	con := harness.NewConsole(errorsOK{io.err}, mode, isTTY)
+	opt := harness.Options{RunID: runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
 	if fl.debug {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return WithCode(ExitInvalid, fmt.Errorf("--out %s: %w", out, err))
-		}
 		lf, err := os.Create(filepath.Join(out, "debug.log"))
 		if err != nil {
 			return WithCode(ExitInvalid, fmt.Errorf("--debug: %w", err))
@@ -149,13 +168,14 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals()...)
 	defer signal.Stop(sigs)
 	go func() {
 		n := 0
-		for range sigs {
+		for sig := range sigs {
 			n++
 			if n == 1 {
+				con.Warn("stopping the load; the results are written, marked interrupted (again to exit at once)", "signal", sig.String())
 				cancel()
 				continue
 			}
@@ -165,6 +185,9 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	}()
 
 	res, runErr := harness.Run(ctx, p, opt)
+	if res == nil && fl.out == "" {
+		os.Remove(out) // the run's own directory, still empty: nothing ran (with debug.log, kept)
+	}
 	if res == nil {
 		switch {
 		case errors.Is(runErr, context.Canceled):
@@ -175,7 +198,7 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 		return WithCode(ExitRunFailed, runErr)
 	}
 	_, werr := reports.Write(out, res, reports.ExtraFiles(res))
-	con.Write(consoleSummary(res, out))
+	con.Write(terminalSafe(consoleSummary(res, out)))
 	if werr != nil {
 		return WithCode(ExitRunFailed, fmt.Errorf("writing results: %w", werr))
 	}
@@ -189,6 +212,29 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	default:
 		return WithCode(ExitRunFailed, runErr)
 	}
+}
+
+// resultsDir prepares the run's results directory and picks its run ID. With --out,
+// that directory (created if needed, its earlier portlab files removed: see
+// reports.PrepareDir) and a new ID. Without, a new directory of its own, named with the
+// run's ID (reports.NewRunDir), so back-to-back runs never share one and the name
+// matches the result's run_id.
+func resultsDir(out, scenario string) (dir, runID string, err error) {
+	if out != "" {
+		if err := reports.PrepareDir(out); err != nil {
+			return "", "", fmt.Errorf("--out: %w", err)
+		}
+		return out, netsim.NewRunID(), nil
+	}
+	dir, runID, err = reports.NewRunDir(reports.DefaultDir, scenario, time.Now(), netsim.NewRunID)
+	if err != nil {
+		return "", "", err
+	}
+	if err := reports.CheckDir(dir); err != nil {
+		os.Remove(dir) // empty: made just now
+		return "", "", err
+	}
+	return dir, runID, nil
 }
 
 // consoleSummary is the short table printed at the end of a run.

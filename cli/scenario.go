@@ -6,7 +6,6 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
 	"github.com/spf13/cobra"
 )
@@ -32,14 +31,14 @@ quotes the line and adds a hint where one is obvious. Exit 2 when any file is in
 				switch {
 				case err == nil:
 					if !quiet {
-						fmt.Fprintf(io.out, "%s: ok\n", f)
+						fmt.Fprintf(io.out, "%s: ok\n", terminalSafe(f))
 					}
 				case errors.Is(err, scenarios.ErrInvalid):
 					bad++
 					printScenarioError(io, err)
 				default:
 					bad++
-					fmt.Fprintf(io.err, "%s\n", err)
+					fmt.Fprintf(io.err, "%s\n", terminalSafe(err.Error()))
 					if firstErr == nil {
 						firstErr = err
 					}
@@ -66,7 +65,7 @@ func printScenarioError(io streams, err error) {
 	case errors.As(err, &e):
 		fmt.Fprintln(io.err, e.Verbose())
 	default:
-		fmt.Fprintln(io.err, err)
+		fmt.Fprintln(io.err, terminalSafe(err.Error()))
 	}
 }
 
@@ -121,9 +120,14 @@ comments included, as a starting point for your own.`,
 			if raw {
 				src, err := scenarios.BuiltinSource(args[0])
 				if err != nil {
-					if src, ferr := os.ReadFile(args[0]); ferr == nil {
+					// A file, read as the loader reads one: bounded, never hanging.
+					src, ferr := scenarios.ReadFile(args[0], scenarios.MaxFileSize)
+					if ferr == nil {
 						_, err = io.out.Write(src)
 						return err
+					}
+					if !errors.Is(ferr, os.ErrNotExist) {
+						err = ferr
 					}
 					return WithCode(ExitInvalid, err)
 				}
@@ -138,7 +142,7 @@ comments included, as a starting point for your own.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.out, "# %s with defaults applied\n", args[0])
+			fmt.Fprintf(io.out, "# %s with defaults applied\n", scenarios.Printable(args[0]))
 			_, err = io.out.Write(out)
 			return err
 		},
@@ -178,15 +182,14 @@ func newInitCmd(io streams) *cobra.Command {
 				_, err = io.out.Write(src)
 				return err
 			}
-			if !force {
-				if _, err := os.Stat(out); err == nil {
-					return WithCode(ExitInvalid, fmt.Errorf("%s exists; use --force to overwrite", out))
-				}
+			// Only a file is "existing": /dev/stdout or a FIFO is written to, not replaced.
+			if !force && isFile(out) {
+				return WithCode(ExitInvalid, fmt.Errorf("%s exists; use --force to overwrite", out))
 			}
-			if err := reports.WriteFileAtomic(out, src, 0o644); err != nil {
+			if err := writeOutput(out, src); err != nil {
 				return err
 			}
-			fmt.Fprintf(io.err, "wrote %s; check it with: portlab validate %s\n", out, out)
+			fmt.Fprintf(io.err, "wrote %s; check it with: portlab validate %s\n", terminalSafe(out), terminalSafe(out))
 			return nil
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/netsim/wol"
 	"github.com/spf13/cobra"
 )
@@ -22,7 +23,8 @@ func newWakeCmd(io streams) *cobra.Command {
 		Short: "Send or watch Wake-on-LAN magic packets (manual checks on loopback or in a kept topology)",
 		Long: `wake sends magic packets the way the ConfigMgr site server does (UDP to the site's
 wake-up port, unicast or subnet-directed broadcast) and listens for them the way a
-sleeping NIC does. Destinations are limited to the lab: 198.18.0.0/15 and 127.0.0.0/8.`,
+sleeping NIC does. Destinations are limited to the lab: 127.0.0.0/8, and 198.18.0.0/15
+from inside a kept run's namespace only (ip netns exec portlab-<run>-<node> ...).`,
 		Example: `  portlab wake listen --port 40009 &
   portlab wake send --mac 52:54:00:12:34:56 --to 127.0.0.1 --port 40009
   ip netns exec <ns> portlab wake listen --iface eth0 --count 1 --timeout 30s`,
@@ -47,9 +49,12 @@ func newWakeSendCmd(io streams) *cobra.Command {
 password) and sends it over UDP to ADDR:PORT — the client's own address (unicast) or its
 subnet's broadcast address (subnet-directed broadcast; SO_BROADCAST is set). Every MAC
 gets 1+retries copies, in rounds, at most rate packets per second overall. One line per
-packet. ADDR must be inside 198.18.0.0/15 or 127.0.0.0/8: portlab sends nowhere else.`,
+packet. ADDR must be inside 127.0.0.0/8, or inside 198.18.0.0/15 when send runs in a
+namespace portlab pinned (ip netns exec portlab-<run>-<node> portlab wake send ...): from
+the host's namespace a lab address is not portlab's, and the packet would leave the
+host by its default route. portlab sends nowhere else.`,
 		Example: `  portlab wake send --mac 52:54:00:12:34:56 --to 127.0.0.1 --port 40009
-  portlab wake send --mac 52:54:00:00:00:01,52:54:00:00:00:02 --to 198.18.31.255 --retries 0
+  ip netns exec portlab-3f2a9c1e-site portlab wake send --mac 52:54:00:00:00:01,52:54:00:00:00:02 --to 198.18.31.255 --retries 0
   portlab wake send --mac 52:54:00:12:34:56 --to 127.0.0.1 --password 11:22:33:44:55:66`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -63,6 +68,9 @@ packet. ADDR must be inside 198.18.0.0/15 or 127.0.0.0/8: portlab sends nowhere 
 			}
 			dst := netip.AddrPortFrom(addr, port)
 			if err := wol.CheckDestination(dst); err != nil {
+				return WithCode(ExitInvalid, err)
+			}
+			if err := labReachable(dst.Addr()); err != nil {
 				return WithCode(ExitInvalid, err)
 			}
 			if len(macs) == 0 {
@@ -105,6 +113,24 @@ packet. ADDR must be inside 198.18.0.0/15 or 127.0.0.0/8: portlab sends nowhere 
 	f.Float64Var(&rate, "rate", 1000, "packets per second overall; 0 for no limit")
 	f.StringVar(&password, "password", "", "SecureOn password: 4 or 6 hex bytes (11:22:33:44:55:66) or a dotted quad")
 	return c
+}
+
+// labReachable refuses a 198.18.0.0/15 destination unless this thread is in a
+// namespace portlab pinned: only there do those addresses belong to portlab's own
+// network. Loopback is always fine.
+func labReachable(a netip.Addr) error {
+	if a.Unmap().IsLoopback() {
+		return nil
+	}
+	ns, err := netsim.PinnedHere()
+	if err != nil {
+		return fmt.Errorf("--to %s: %w", a, err)
+	}
+	if ns == "" {
+		return fmt.Errorf("--to %s: from this network namespace portlab sends only to 127.0.0.0/8; "+
+			"a lab address is reached from inside a kept run: ip netns exec portlab-<run>-<node> portlab wake send ... (portlab run --keep)", a)
+	}
+	return nil
 }
 
 // stampFormat is the time on every wake line: local time with milliseconds.

@@ -184,26 +184,3 @@ func Pinned() ([]string, error) {
 	}
 	return out, nil
 }
-
-// Clean removes pinned portlab namespaces (only names starting with PinPrefix, and only
-// those of run runID when runID is not empty). It returns the paths it removed. A
-// namespace goes away once no process runs in it any more.
-func Clean(runID string) ([]string, error) {
-	paths, err := Pinned()
-	if err != nil {
-		return nil, err
-	}
-	var removed []string
-	var errs []error
-	for _, p := range paths {
-		if runID != "" && !strings.HasPrefix(filepath.Base(p), PinPrefix+runID+"-") {
-			continue
-		}
-		if err := unpin(p); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, p)
-	}
-	return removed, errors.Join(errs...)
-}

@@ -151,7 +151,7 @@ func (t *Topology) build(ctx context.Context, opt Options) error {
 			return err
 		}
 		for i := range p.nodes {
-			path, err := pin(t.ns[i], PinPrefix+t.runID+"-"+p.nodes[i].Name)
+			path, err := pin(t.ns[i], PinName(t.runID, p.nodes[i].Name))
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,10 @@
 package plan
 
 import (
+	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/portlab/portlab/scenarios"
 )
@@ -38,5 +41,43 @@ func TestRescaleExactTotal(t *testing.T) {
 	s, _ = scenarios.LoadBuiltin("port-change")
 	if err := Rescale(s, 400); err != nil || s.Clients[0].Count != 300 || s.Clients[1].Count != 100 {
 		t.Errorf("proportions not kept: %+v %v", s.Clients, err)
+	}
+}
+
+// --clients 9223372036854775807 spun forever: the float share overflowed and the loop
+// that hands out the remainder never reached n. Huge, negative-overflowing and
+// boundary counts now end at once, refused or exact.
+func TestRescaleBounds(t *testing.T) {
+	if got := 1 << (32 - scenarios.BenchmarkRange().Bits()); got != MaxClients || MaxClients > scenarios.MaxTotalClients {
+		t.Fatalf("MaxClients %d: 198.18.0.0/15 holds %d, the format allows %d", MaxClients, got, scenarios.MaxTotalClients)
+	}
+	for _, n := range []int{math.MaxInt64, math.MaxInt64 / 2, math.MaxInt32, MaxClients + 1, scenarios.MaxTotalClients + 1} {
+		s, err := scenarios.LoadBuiltin("port-change")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- Rescale(s, n) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "at most") {
+				t.Errorf("--clients %d: %v, want a refusal naming the bound", n, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("--clients %d: Rescale still running after 2s", n)
+		}
+	}
+	// At the bound the arithmetic is exact; validation decides (port-change's ranges are
+	// smaller than the whole benchmark range).
+	s, _ := scenarios.LoadBuiltin("port-change")
+	if err := Rescale(s, MaxClients); err == nil || !strings.Contains(err.Error(), "addresses") {
+		t.Errorf("--clients %d on port-change: %v, want the range-size error", MaxClients, err)
+	}
+	total := 0
+	for _, g := range s.Clients {
+		total += g.Count
+	}
+	if total != MaxClients {
+		t.Errorf("--clients %d spread %d clients", MaxClients, total)
 	}
 }

@@ -50,13 +50,46 @@ func (t Threshold) String() string {
 // A metric no key matches gets its family's default (DefaultThreshold).
 type Thresholds map[string]Threshold
 
+// SplitThresholds splits a --max-regression argument that holds several NAME=VALUE
+// pairs separated by commas. A comma inside braces belongs to the metric's name:
+//
+//	latency_p99{operation=policy,transport=http}=5%,mp_rss=20%
+//
+// is two thresholds. Unbalanced braces are left for ParseThreshold to refuse.
+func SplitThresholds(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+		case '}':
+			if depth > 0 {
+				depth--
+			}
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
 // ParseThreshold reads one --max-regression argument: NAME=VALUE, VALUE "10%" or an
-// absolute amount in the metric's unit ("0.01", "5ms", "512KiB").
+// absolute amount in the metric's unit ("0.01", "5ms", "512KiB"). NAME may carry labels
+// in braces, which hold '=' and ',' of their own: the value follows the '=' after them.
 func ParseThreshold(s string) (string, Threshold, error) {
-	name, val, ok := strings.Cut(s, "=")
+	name, val, ok := cutName(s)
 	name, val = strings.TrimSpace(name), strings.TrimSpace(val)
 	if !ok || name == "" || val == "" {
 		return "", Threshold{}, fmt.Errorf("threshold %q: want METRIC=VALUE, e.g. latency_p99=10%% or error_rate=0.01", s)
+	}
+	if open := strings.IndexByte(name, '{'); open >= 0 || strings.ContainsAny(name, "}") {
+		if open < 0 || !strings.HasSuffix(name, "}") || strings.Count(name, "{") != 1 || strings.Count(name, "}") != 1 {
+			return "", Threshold{}, fmt.Errorf("threshold %q: a metric name is FAMILY{label=value,...}, e.g. latency_p99{operation=policy,transport=http}", s)
+		}
 	}
 	if p, isPct := strings.CutSuffix(val, "%"); isPct {
 		v, err := strconv.ParseFloat(p, 64)
@@ -82,10 +115,28 @@ func ParseThreshold(s string) (string, Threshold, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(val, 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+	if err != nil || v < 0 || math.IsInf(v*mult, 0) || math.IsNaN(v) {
 		return "", Threshold{}, fmt.Errorf("threshold %q: %q is not a percentage (10%%), a duration (5ms), a size (8MiB) or a number", s, val)
 	}
 	return name, Threshold{Value: v * mult}, nil
+}
+
+// cutName splits NAME=VALUE at the first '=' outside braces.
+func cutName(s string) (name, val string, ok bool) {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		case '=':
+			if depth == 0 {
+				return s[:i], s[i+1:], true
+			}
+		}
+	}
+	return s, "", false
 }
 
 // metricSpec describes a family of compared metrics.
@@ -153,7 +204,14 @@ type Comparison struct {
 	OnlyHead     []string      `json:"only_head,omitempty"` // metrics new in the head
 	Warnings     []string      `json:"warnings,omitempty"`
 	UnusedLimits []string      `json:"unused_thresholds,omitempty"` // threshold keys that matched nothing
+	// Failures are why the head fails whatever its metrics say: it did not complete
+	// (status error or interrupted), or it lacks every metric of the base. A head that
+	// ran nothing has nothing to regress, and must not pass for that.
+	Failures []string `json:"failures,omitempty"`
 }
+
+// Failed reports whether the head fails the comparison: a regression or a failure.
+func (c *Comparison) Failed() bool { return len(c.Failures) > 0 || len(c.Regressions()) > 0 }
 
 // Regressions are the metrics that got worse beyond their threshold.
 func (c *Comparison) Regressions() []MetricDelta { return c.with(Regressed) }
@@ -183,13 +241,19 @@ func Compare(base, head *Result, th Thresholds, force bool) (*Comparison, error)
 		}
 		c.Warnings = append(c.Warnings, "compared although "+why)
 	}
-	for _, r := range []struct {
-		name string
-		r    *Result
-	}{{"base", base}, {"head", head}} {
-		if r.r.Status == StatusError || r.r.Status == StatusInterrupted {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("the %s run %s did not complete (%s): its numbers are partial", r.name, r.r.RunID, r.r.Status))
+	if base.Status == StatusError || base.Status == StatusInterrupted {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the base run %s did not complete (%s): its numbers are partial", base.RunID, base.Status))
+	}
+	switch head.Status {
+	case StatusPassed, StatusFailed:
+	case StatusError, StatusInterrupted:
+		why := ""
+		if head.Error != "" {
+			why = ": " + shorten(head.Error, 200)
 		}
+		c.Failures = append(c.Failures, fmt.Sprintf("the head run %s did not complete (status %s%s): its numbers are partial", head.RunID, head.Status, why))
+	default:
+		c.Failures = append(c.Failures, fmt.Sprintf("the head run %s has status %q, not one a finished run has", head.RunID, shorten(head.Status, 40)))
 	}
 	if base.Environment.CPUs != head.Environment.CPUs || base.Environment.Hostname != head.Environment.Hostname {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("different machines: base %s (%d CPUs), head %s (%d CPUs)",
@@ -214,6 +278,9 @@ func Compare(base, head *Result, th Thresholds, force bool) (*Comparison, error)
 	sort.Strings(names)
 	sort.Strings(c.OnlyBase)
 	sort.Strings(c.OnlyHead)
+	if len(names) == 0 && len(bm) > 0 {
+		c.Failures = append(c.Failures, fmt.Sprintf("the head lacks every one of the base's %d metrics: nothing of it can be compared", len(bm)))
+	}
 	for _, n := range names {
 		b, h := bm[n], hm[n]
 		fam, _, _ := strings.Cut(n, "{")
@@ -460,6 +527,9 @@ func (d MetricDelta) delta() string {
 
 func (c *Comparison) headline() string {
 	reg, imp := c.Regressions(), c.Improvements()
+	if len(c.Failures) > 0 {
+		return fmt.Sprintf("FAILED: %s", strings.Join(c.Failures, "; "))
+	}
 	if len(reg) > 0 {
 		return fmt.Sprintf("REGRESSED: %d of %d metrics got worse beyond their threshold (%d improved)", len(reg), len(c.Metrics), len(imp))
 	}
@@ -513,7 +583,7 @@ func firstN(s []string, n int) []string {
 func (c *Comparison) Markdown() []byte {
 	var b bytes.Buffer
 	icon := "✅"
-	if len(c.Regressions()) > 0 {
+	if c.Failed() {
 		icon = "❌"
 	}
 	fmt.Fprintf(&b, "## %s portlab compare: %s\n\n", icon, c.Base.ScenarioName)

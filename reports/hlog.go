@@ -2,7 +2,15 @@ package reports
 
 import (
 	"bytes"
+	"compress/zlib"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,13 +28,86 @@ const (
 	KindTimeToManaged = "time_to_managed"
 )
 
-// Histogram returns the decoded histogram (values in microseconds).
+// ErrCorrupt is matched (errors.Is) when a result's data cannot be what a run wrote: a
+// histogram that does not decode, or one that does not merge with its series. For a
+// command that reads a result.json, it is bad input.
+var ErrCorrupt = errors.New("corrupt result data")
+
+// Histogram returns the decoded histogram (values in microseconds). Its geometry is
+// read first: a histogram whose counts would take more than maxHistBytes is refused
+// before it is allocated (hdrhistogram.Decode allocates what the header asks for, and
+// 1..MaxInt64 at 5 digits is 49 MB from a hundred bytes of base64).
 func (e EncodedHist) Histogram() (*hdrhistogram.Histogram, error) {
+	if _, err := e.countsBytes(); err != nil {
+		return nil, err
+	}
 	h, err := hdrhistogram.Decode([]byte(e.Data))
 	if err != nil {
-		return nil, fmt.Errorf("decode %s histogram %s: %w", e.Kind, e.Tags, err)
+		return nil, fmt.Errorf("%w: decode %s histogram %s: %w", ErrCorrupt, e.Kind, e.Tags, err)
 	}
 	return h, nil
+}
+
+// Bounds on what a result's histograms may cost decoded. portlab's own (1 µs to 1 h at 2
+// digits) take 26 KiB each.
+const (
+	maxHistBytes   = 16 << 20  // one histogram
+	maxMergedBytes = 256 << 20 // every series of a result, merged (MergedHists)
+)
+
+// countsBytes reads the geometry in e's header (base64, then the first 40 bytes of the
+// zlib stream) and returns the bytes its counts take decoded.
+func (e EncodedHist) countsBytes() (int64, error) {
+	bad := func(why string) (int64, error) {
+		return 0, fmt.Errorf("%w: %s histogram %s: %s", ErrCorrupt, e.Kind, e.Tags, why)
+	}
+	raw, err := base64.StdEncoding.DecodeString(e.Data)
+	if err != nil || len(raw) < 8 {
+		return bad("not base64 of an HdrHistogram")
+	}
+	n := int64(binary.BigEndian.Uint32(raw[4:8]))
+	if n > int64(len(raw)-8) {
+		return bad("truncated")
+	}
+	z, err := zlib.NewReader(bytes.NewReader(raw[8 : 8+n]))
+	if err != nil {
+		return bad("not zlib: " + err.Error())
+	}
+	defer z.Close()
+	var hdr [40]byte
+	if _, err := io.ReadFull(z, hdr[:]); err != nil {
+		return bad("header truncated")
+	}
+	sig := int32(binary.BigEndian.Uint32(hdr[12:16]))
+	lowest := int64(binary.BigEndian.Uint64(hdr[16:24]))
+	highest := int64(binary.BigEndian.Uint64(hdr[24:32]))
+	if sig < 1 || sig > 5 || lowest < 1 || highest < 2*lowest {
+		return bad(fmt.Sprintf("geometry %d..%d at %d digits", lowest, highest, sig))
+	}
+	b := countsLen(lowest, highest, sig) * 8
+	if b > maxHistBytes {
+		return bad(fmt.Sprintf("geometry %d..%d at %d digits takes %d MiB decoded; at most %d", lowest, highest, sig, b>>20, maxHistBytes>>20))
+	}
+	return b, nil
+}
+
+// countsLen is the number of counts of an HdrHistogram of this geometry, computed as
+// hdrhistogram.New does, without allocating them.
+func countsLen(lowest, highest int64, sig int32) int64 {
+	largest := 2 * int64(math.Pow10(int(sig)))
+	subBucketCount := int64(1) << int64(math.Ceil(math.Log2(float64(largest))))
+	unitMagnitude := int64(math.Floor(math.Log2(float64(lowest))))
+	smallestUntrackable := subBucketCount << unitMagnitude
+	buckets := int64(1)
+	for smallestUntrackable <= highest {
+		if smallestUntrackable > math.MaxInt64/2 {
+			buckets++
+			break
+		}
+		smallestUntrackable <<= 1
+		buckets++
+	}
+	return (buckets + 1) * (subBucketCount / 2)
 }
 
 // EncodeHist encodes h (values in microseconds) for Result.Hists.
@@ -105,15 +186,25 @@ type TaggedHist struct {
 // lossless: every histogram of a run has the same geometry.
 func MergedHists(r *Result) ([]TaggedHist, error) {
 	by := map[string]*TaggedHist{}
+	var kept int64 // bytes of the merged histograms held
 	for _, e := range r.Hists {
+		t := HlogTag(e)
+		if _, ok := by[t]; !ok {
+			b, err := e.countsBytes()
+			if err != nil {
+				return nil, err
+			}
+			if kept += b; kept > maxMergedBytes {
+				return nil, fmt.Errorf("%w: the histograms take more than %d MiB decoded", ErrCorrupt, maxMergedBytes>>20)
+			}
+		}
 		h, err := e.Histogram()
 		if err != nil {
 			return nil, err
 		}
-		t := HlogTag(e)
 		if m, ok := by[t]; ok {
 			if dropped := m.Hist.Merge(h); dropped > 0 {
-				return nil, fmt.Errorf("merge histogram %s: %d values out of range", t, dropped)
+				return nil, fmt.Errorf("%w: merge histogram %s: %d values out of range", ErrCorrupt, t, dropped)
 			}
 			continue
 		}
@@ -200,8 +291,26 @@ func ExtraFiles(r *Result) map[string]Renderer {
 		t := HlogTag(e)
 		if !seen[t] {
 			seen[t] = true
-			m[t+".hgrm"] = hgrmRenderer(t)
+			m[HgrmName(t)] = hgrmRenderer(t)
 		}
 	}
 	return m
+}
+
+// maxFileName bounds the .hgrm names, below NAME_MAX (255 bytes) with room to spare
+// for the temporary name WriteFileAtomic gives a file before renaming it
+// (".NAME.tmp-123456789").
+const maxFileName = 200
+
+// HgrmName is the file name of a tag's .hgrm: TAG.hgrm, or, for a tag too long for a
+// file name (the group's name is part of the tag), the tag's start, a dash and 16 hex
+// digits of the whole tag's SHA-256. Tags are ASCII (HlogTag), so the cut is clean, and
+// two long tags differ in the hash.
+func HgrmName(tag string) string {
+	const ext = ".hgrm"
+	if len(tag)+len(ext) <= maxFileName {
+		return tag + ext
+	}
+	sum := sha256.Sum256([]byte(tag))
+	return tag[:maxFileName-len(ext)-17] + "-" + hex.EncodeToString(sum[:8]) + ext
 }

@@ -24,13 +24,15 @@ type decoder struct {
 	errs  ErrorList
 	// pos records where each YAML path's value was written, for semantic errors later.
 	pos map[string]*token.Position
-	// zeros records paths written with a zero value (such as 0s), which defaults would
+	// zeros records paths written with a zero value (0, 0.0, 0s), which defaults would
 	// otherwise silently replace.
 	zeros map[string]bool
 	// anchors resolves aliases (*name) to the anchored node.
 	anchors map[string]ast.Node
 	depth   int
 	nodes   int
+	// dropped counts errors past maxErrors, reported by number only.
+	dropped int
 }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -92,16 +94,15 @@ func (d *decoder) syntaxError(err error) {
 
 func (d *decoder) errorAt(p *token.Position, path, msg, hint string) {
 	if len(d.errs) >= maxErrors {
-		if len(d.errs) == maxErrors {
-			d.errs = append(d.errs, &Error{File: d.file, Line: 1, Col: 1, Msg: fmt.Sprintf("more than %d errors; fix these first", maxErrors)})
-		}
+		d.dropped++ // ErrorList.bounded says how many
 		return
 	}
-	e := &Error{File: d.file, Path: path, Msg: msg, Hint: hint}
+	// Messages quote what the author wrote (keys, names, values): keep them short.
+	e := &Error{File: d.file, Path: clipMiddle(path, maxTextLen), Msg: clipMiddle(msg, maxTextLen), Hint: clipMiddle(hint, maxTextLen)}
 	if p != nil {
 		e.Line, e.Col = p.Line, p.Column
 		if p.Line >= 1 && p.Line <= len(d.lines) {
-			e.Source = strings.TrimRight(d.lines[p.Line-1], "\r")
+			e.setSource(strings.TrimRight(d.lines[p.Line-1], "\r"))
 		}
 	}
 	d.errs = append(d.errs, e)
@@ -275,6 +276,9 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+		if i == 0 {
+			d.zeros[path] = true
+		}
 	case reflect.Float64:
 		switch t := n.(type) {
 		case *ast.IntegerNode:
@@ -284,12 +288,18 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string) {
 				return
 			}
 			v.SetFloat(float64(i))
+			if i == 0 {
+				d.zeros[path] = true
+			}
 		case *ast.FloatNode:
 			if math.IsNaN(t.Value) || math.IsInf(t.Value, 0) {
 				d.errorNode(n, path, "want a finite number", "")
 				return
 			}
 			v.SetFloat(t.Value)
+			if t.Value == 0 {
+				d.zeros[path] = true
+			}
 		default:
 			hint := ""
 			if s, isStr := n.(*ast.StringNode); isStr && strings.HasSuffix(s.Value, "%") {

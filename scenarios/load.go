@@ -3,51 +3,53 @@ package scenarios
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 )
 
-// MaxFileSize bounds what Load reads, so a wrong path to a huge file fails fast.
-const MaxFileSize = 4 << 20
+// MaxFileSize bounds what Load reads and Parse accepts. A scenario is a few kilobytes
+// (the largest built-in is under 4 KiB; a thousand timeline events fit in about 100 KiB),
+// and the YAML library spends about 500 bytes of memory per byte of input, so 1 MiB
+// keeps a wrong path to a huge file, or a hostile one, fast and small.
+const MaxFileSize = 1 << 20
 
 // Load reads, decodes, defaults and validates a scenario file. A file that cannot be read
-// returns the os error; a wrong scenario returns an ErrorList (errors.Is ErrInvalid) with
-// every problem found.
+// returns the os error, or one matching ErrNotReadable (a directory, a device, a FIFO
+// without a writer, more than MaxFileSize bytes); a wrong scenario returns an ErrorList
+// (errors.Is ErrInvalid) with every problem found.
 func Load(path string) (*Scenario, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, not a scenario file", path)
-	}
-	if st.Size() > MaxFileSize {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("file is %d bytes; a scenario is at most %d", st.Size(), MaxFileSize)}
-	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
 }
 
+// utf8BOM is what some Windows editors write at the start of a UTF-8 file.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 // Parse decodes, defaults and validates scenario text; file names it in errors.
 func Parse(file string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileSize {
-		return nil, ErrorList{{File: file, Msg: fmt.Sprintf("scenario is %d bytes; at most %d", len(data), MaxFileSize)}}
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("scenario is %d bytes; at most %d", len(data), MaxFileSize)}}
 	}
+	data = bytes.TrimPrefix(data, utf8BOM) // positions then count as the editor shows them
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "this is not a text file (it contains NUL bytes)"}}
+	}
+	// Before the YAML library: its parser's cost grows with the square of the nesting.
+	if e := prescan(file, data); e != nil {
+		e.Source = sourceLine(data, e.Line)
+		return nil, ErrorList{e}
 	}
 	d := newDecoder(file, data)
 	var s Scenario
 	if !d.parse(data, &s) {
 		return nil, d.errs.sorted() // a syntax error: nothing more can be said
 	}
-	structural := d.errs
-	d.errs = nil
+	structural, droppedStructural := d.errs, d.dropped
+	d.errs, d.dropped = nil, 0
 	s.ApplyDefaults()
 	v := &validator{s: &s, d: d, structural: len(structural) > 0}
 	v.validate()
@@ -61,7 +63,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		}
 	}
 	if len(all) > 0 {
-		return nil, all.sorted()
+		return nil, all.sorted().bounded(droppedStructural + d.dropped)
 	}
 	return &s, nil
 }
@@ -96,4 +98,19 @@ func (s *Scenario) Validate() error {
 		return d.errs
 	}
 	return nil
+}
+
+// sourceLine is line n (1-based) of data, without its line break.
+func sourceLine(data []byte, n int) string {
+	for i := 1; i < n; i++ {
+		j := bytes.IndexByte(data, '\n')
+		if j < 0 {
+			return ""
+		}
+		data = data[j+1:]
+	}
+	if j := bytes.IndexByte(data, '\n'); j >= 0 {
+		data = data[:j]
+	}
+	return strings.TrimRight(string(data), "\r")
 }

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -107,31 +108,39 @@ func (r PortRange) MarshalText() ([]byte, error) {
 	return []byte(r.String()), nil
 }
 
-// UnmarshalText reads "443" or "8000-8999".
+// UnmarshalText reads "443" or "8000-8999". Errors quote the whole value as written.
 func (r *PortRange) UnmarshalText(b []byte) error {
 	s := strings.TrimSpace(string(b))
-	lo, hi, isRange := strings.Cut(s, "-")
-	a, err := parsePort(lo)
-	if err != nil {
-		return err
+	if n, err := strconv.Atoi(s); err == nil {
+		// One port, negative ones included: "-1" is a number, not a range.
+		if n < 1 || n > 65535 {
+			return fmt.Errorf("port %d out of range 1-65535", n)
+		}
+		*r = PortRange{n, n}
+		return nil
 	}
-	z := a
-	if isRange {
-		if z, err = parsePort(hi); err != nil {
-			return err
-		}
-		if z < a {
-			return fmt.Errorf("port range %q runs backwards", s)
-		}
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, errA := parsePort(lo)
+	z, errZ := parsePort(hi)
+	switch {
+	case !isRange || lo == "" || hi == "" || errors.Is(errA, strconv.ErrSyntax) || errors.Is(errZ, strconv.ErrSyntax):
+		return fmt.Errorf("invalid port %q (write 443 or 8000-8999)", s)
+	case errA != nil:
+		return fmt.Errorf("port range %q: %w", s, errA)
+	case errZ != nil:
+		return fmt.Errorf("port range %q: %w", s, errZ)
+	case z < a:
+		return fmt.Errorf("port range %q runs backwards", s)
 	}
 	*r = PortRange{a, z}
 	return nil
 }
 
+// parsePort reads one port of a range; a syntax error wraps strconv.ErrSyntax.
 func parsePort(s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return 0, fmt.Errorf("invalid port %q (write 443 or 8000-8999)", s)
+		return 0, strconv.ErrSyntax
 	}
 	if n < 1 || n > 65535 {
 		return 0, fmt.Errorf("port %d out of range 1-65535", n)
@@ -199,37 +208,52 @@ func (Value) JSONSchema() *jsonschema.Schema {
 		Description: "Threshold: number, percentage (5%), duration (250ms) or size (64MiB)."}
 }
 
-// parseValue interprets raw in unit u.
+// parseValue interprets raw in unit u. Every threshold is a finite, non-negative
+// number: NaN, infinities and negative values are refused here, before a run, rather
+// than compared (NaN passes every comparison's negation) or written into the result.
 func parseValue(raw string, u Unit) (float64, error) {
 	s := strings.TrimSpace(raw)
 	switch u {
 	case UnitSeconds:
 		if d, err := time.ParseDuration(s); err == nil {
+			if d < 0 {
+				return 0, fmt.Errorf("value %q is a negative duration", raw)
+			}
 			return d.Seconds(), nil
 		}
 		return 0, fmt.Errorf("value %q is not a duration (write 250ms or 5s)", raw)
 	case UnitFraction:
 		if p, ok := strings.CutSuffix(s, "%"); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-			if err != nil || f < 0 || f > 100 {
+			f, ok := finite(strings.TrimSpace(p))
+			if !ok || f < 0 || f > 100 {
 				return 0, fmt.Errorf("value %q is not a percentage from 0%% to 100%%", raw)
 			}
 			return f / 100, nil
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f < 0 || f > 1 {
+		f, ok := finite(s)
+		if !ok || f < 0 || f > 1 {
 			return 0, fmt.Errorf("value %q is not a fraction from 0 to 1 (or a percentage such as 5%%)", raw)
 		}
 		return f, nil
 	case UnitBytes:
 		return parseSize(s)
 	default:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		f, ok := finite(s)
+		if !ok || f < 0 {
 			return 0, fmt.Errorf("value %q is not a non-negative number", raw)
 		}
 		return f, nil
 	}
+}
+
+// finite parses a decimal number and refuses NaN and the infinities (which
+// strconv.ParseFloat reads as "NaN", "Inf", "infinity").
+func finite(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }
 
 func parseSize(s string) (float64, error) {
@@ -239,15 +263,15 @@ func parseSize(s string) (float64, error) {
 	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
 	for _, u := range units {
 		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-			if err != nil || f < 0 {
+			f, ok := finite(strings.TrimSpace(n))
+			if !ok || f < 0 || math.IsInf(f*u.mult, 0) {
 				break
 			}
 			return f * u.mult, nil
 		}
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	f, ok := finite(s)
+	if !ok || f < 0 {
 		return 0, fmt.Errorf("value %q is not a size (write 64MiB, 512KiB or a byte count)", s)
 	}
 	return f, nil

@@ -21,8 +21,9 @@ const CurrentVersion = 1
 type Scenario struct {
 	// Format version; must be 1.
 	Version int `yaml:"version" json:"version" jsonschema:"enum=1"`
-	// Short name, used in result directory names: lower case letters, digits and dashes.
-	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z0-9][a-z0-9-]*$"`
+	// Short name, used in result directory names: lower case letters, digits and dashes,
+	// at most 63 characters (as every name of a scenario).
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z0-9][a-z0-9-]*$,maxLength=63"`
 	// One-line description shown by `portlab list`.
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 	// How long the load runs (for example 60s). Required; at most 1h, so no run is unbounded.
@@ -94,7 +95,7 @@ type Network struct {
 // Segment is one subnet. Every address comes from 198.18.0.0/15 (RFC 2544).
 type Segment struct {
 	// Unique name, referred to by routers, management points and client groups.
-	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$"`
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$,maxLength=63"`
 	// The segment's link subnet, where routers and management points get their addresses.
 	// Default: the next free /24 from 198.19.0.0/16.
 	Subnet Prefix `yaml:"subnet,omitempty" json:"subnet,omitempty"`
@@ -110,7 +111,7 @@ type Segment struct {
 // Router joins segments and forwards between them; with `firewall` it filters too.
 type Router struct {
 	// Unique name.
-	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$"`
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$,maxLength=63"`
 	// Names of the segments this router has an interface on (at least two).
 	Links []string `yaml:"links" json:"links" jsonschema:"minItems=2"`
 	// Forward subnet-directed broadcasts (net.ipv4.conf.*.bc_forwarding=1 in the router).
@@ -134,7 +135,7 @@ type Firewall struct {
 // Rule is one firewall rule. Empty match fields match everything.
 type Rule struct {
 	// Name used for the rule's counters in the result (default rule<N>, 1-based).
-	Name string `yaml:"name,omitempty" json:"name,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$,maxLength=63"`
 	// Protocol: tcp, udp, icmp or any (default any).
 	Proto Proto `yaml:"proto,omitempty" json:"proto,omitempty"`
 	// Destination port or range, such as 443 or 8000-8999 (tcp and udp only).
@@ -151,7 +152,7 @@ type Rule struct {
 // ManagementPoint is one fake MP.
 type ManagementPoint struct {
 	// Unique name; also the MP's host name in MPLIST.
-	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$"`
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z][a-z0-9-]*$,maxLength=63"`
 	// Segment the MP sits on.
 	Segment string `yaml:"segment" json:"segment"`
 	// Site code this MP belongs to (default the primary site). An MP of a secondary site
@@ -193,7 +194,7 @@ type ServiceTime struct {
 // ClientGroup is a set of identical simulated clients.
 type ClientGroup struct {
 	// Unique group name, used by timeline events and gates.
-	Group string `yaml:"group" json:"group" jsonschema:"pattern=^[a-z][a-z0-9_-]*$"`
+	Group string `yaml:"group" json:"group" jsonschema:"pattern=^[a-z][a-z0-9_-]*$,maxLength=63"`
 	// Number of clients (1 to 100000).
 	Count int `yaml:"count" json:"count" jsonschema:"minimum=1,maximum=100000"`
 	// Client segment the group lives on (a segment with a `clients` range).

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/token"
 )
@@ -18,7 +19,20 @@ const (
 	MaxGroupClients = 100_000
 	MaxTotalClients = 200_000
 	MaxEvents       = 1000
+	// MaxNameLen bounds every name a scenario gives (scenario, segment, router, MP,
+	// group, rule), checked before anything is built, because names become other names
+	// with limits of their own: an MP's name is its host name in MPLIST (a DNS label
+	// holds 63 characters); the scenario's name starts the results directory's name and
+	// groups' names are in .hgrm file names (NAME_MAX, 255 bytes); a rule's name is its
+	// nftables counter object (NFT_OBJ_MAXNAMELEN, 256 with the NUL) and the comment in
+	// the rule's user data (NFT_USERDATA_MAXLEN, 256 bytes in all, or netlink says
+	// ERANGE); and namespaces pinned with --keep are named portlab-<run>-<kind>-<name>
+	// under /run/netns (NAME_MAX again). 63 fits all of them with room to spare.
+	MaxNameLen = 63
 )
+
+// reservedRuleName is the counter of a firewall's default action (netsim.DefaultCounter).
+const reservedRuleName = "default"
 
 var (
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
@@ -67,6 +81,27 @@ func parentPath(p string) string {
 		return ""
 	}
 	return p[:i]
+}
+
+// name checks a name's form and length; what is "segment name" or such.
+func (v *validator) name(path, name, what string, re *regexp.Regexp, form string) {
+	switch {
+	case name == "":
+		v.errf(path, "", "%s is required", what)
+	case len(name) > MaxNameLen:
+		v.errf(path, "names become host, file, namespace and nftables names, which have limits of their own", "%s is %d characters long; at most %d", what, len(name), MaxNameLen)
+	case !re.MatchString(name):
+		v.errf(path, form, "invalid %s %q", what, name)
+	}
+}
+
+// zeroPort reports a port written as 0 where 0 would silently become the default.
+func (v *validator) zeroPort(path, def string) bool {
+	if !v.d.zeros[path] {
+		return false
+	}
+	v.errf(path, "leave the field out to get the default ("+def+")", "port 0 out of range 1-65535")
+	return true
 }
 
 func (v *validator) port(path string, p int, allowZero bool) {
@@ -129,24 +164,26 @@ func (v *validator) unique(path, name, what string, seen map[string]string) {
 func (v *validator) validate() {
 	s := v.s
 	if s.Version != CurrentVersion {
-		if s.Version == 0 {
+		if s.Version == 0 && !v.written("version") {
 			v.errf("version", "add `version: 1` at the top", "version is required")
 		} else {
 			v.errf("version", "this portlab reads version 1", "unsupported version %d", s.Version)
 		}
 	}
-	switch {
-	case s.Name == "":
+	if s.Name == "" {
 		v.errf("name", "", "name is required")
-	case !scenarioRE.MatchString(s.Name):
-		v.errf("name", "use lower case letters, digits and dashes", "invalid name %q", s.Name)
+	} else {
+		v.name("name", s.Name, "name", scenarioRE, "use lower case letters, digits and dashes")
 	}
+	v.description(s.Description)
 	if s.Duration == 0 {
 		v.errf("duration", "for example `duration: 60s`", "duration is required")
 	} else {
 		v.dur("duration", s.Duration, time.Second, MaxDuration)
 	}
-	if s.Ramp < 0 || s.Ramp > s.Duration {
+	// A ramp is judged against a valid duration only: against a wrong one (reported
+	// above, or not decoded at all) the error would only mislead.
+	if durOK := s.Duration.D() >= time.Second && s.Duration.D() <= MaxDuration; s.Ramp < 0 || (durOK && s.Ramp > s.Duration) {
 		v.errf("ramp", "", "ramp %s must lie between 0 and the duration %s", s.Ramp, s.Duration)
 	}
 	for path := range v.d.zeros {
@@ -161,6 +198,21 @@ func (v *validator) validate() {
 	v.clients()
 	v.timeline()
 	v.gates()
+}
+
+// MaxDescriptionLen bounds the description, one line of `portlab list`.
+const MaxDescriptionLen = 500
+
+// description checks the one free text of a scenario: it is printed by list and show,
+// so it is one line of printable characters (a control character would reach the
+// terminal, and YAML writes a line break or carriage return back as a block).
+func (v *validator) description(d string) {
+	if i := strings.IndexFunc(d, func(r rune) bool { return r != ' ' && Printable(string(r)) != string(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(d[i:])
+		v.errf("description", "a description is one line of plain text", "description holds the control character %s at character %d", Printable(string(r)), utf8.RuneCountInString(d[:i])+1)
+	} else if n := utf8.RuneCountInString(d); n > MaxDescriptionLen {
+		v.errf("description", "a description is one line of `portlab list`", "description is %d characters long; at most %d", n, MaxDescriptionLen)
+	}
 }
 
 func (v *validator) site() {
@@ -179,7 +231,16 @@ func (v *validator) site() {
 		v.unique(path, c, "site code", seen)
 	}
 	before := len(v.d.errs)
-	v.sitePorts("site.ports", st.Ports)
+	zero := false
+	for _, p := range []struct{ path, def string }{
+		{"site.ports.http.default", fmt.Sprint(DefaultHTTPPort)}, {"site.ports.https.default", fmt.Sprint(DefaultHTTPSPort)},
+		{"site.ports.notification", fmt.Sprint(DefaultNotificationPort)}, {"site.ports.wakeup", fmt.Sprint(DefaultWakeupPort)},
+	} {
+		zero = v.zeroPort(p.path, p.def) || zero
+	}
+	if !zero {
+		v.sitePorts("site.ports", st.Ports)
+	}
 	v.sitePortsOK = len(v.d.errs) == before
 	if v.written("site.segment") && v.ref("site.segment", st.Segment, "segment", v.segmentNames()) {
 		if seg := v.segment(st.Segment); seg.Clients.IsValid() {
@@ -259,11 +320,7 @@ func (v *validator) network() {
 	var blocks []block
 	for i, seg := range n.Segments {
 		path := fmt.Sprintf("network.segments[%d]", i)
-		if seg.Name == "" {
-			v.errf(path+".name", "", "segment name is required")
-		} else if !nameRE.MatchString(seg.Name) {
-			v.errf(path+".name", "use lower case letters, digits and dashes", "invalid segment name %q", seg.Name)
-		}
+		v.name(path+".name", seg.Name, "segment name", nameRE, "use lower case letters, digits and dashes")
 		v.unique(path+".name", seg.Name, "name", nodes)
 		for _, f := range []struct {
 			field string
@@ -298,11 +355,7 @@ func (v *validator) network() {
 	segs := v.segmentNames()
 	for i, r := range n.Routers {
 		path := fmt.Sprintf("network.routers[%d]", i)
-		if r.Name == "" {
-			v.errf(path+".name", "", "router name is required")
-		} else if !nameRE.MatchString(r.Name) {
-			v.errf(path+".name", "use lower case letters, digits and dashes", "invalid router name %q", r.Name)
-		}
+		v.name(path+".name", r.Name, "router name", nameRE, "use lower case letters, digits and dashes")
 		v.unique(path+".name", r.Name, "name", nodes)
 		if len(r.Links) < 2 {
 			v.errf(path+".links", "a router links two or more segments", "router %q has %d link(s)", r.Name, len(r.Links))
@@ -332,8 +385,9 @@ func (v *validator) rules(path string, rules []Rule) {
 	seen := map[string]string{}
 	for i, r := range rules {
 		rp := fmt.Sprintf("%s[%d]", path, i)
-		if !ruleRE.MatchString(r.Name) {
-			v.errf(rp+".name", "use lower case letters, digits, dashes and underscores", "invalid rule name %q", r.Name)
+		v.name(rp+".name", r.Name, "rule name", ruleRE, "use lower case letters, digits, dashes and underscores")
+		if r.Name == reservedRuleName {
+			v.errf(rp+".name", "pick another name", "the rule name %q is reserved for the firewall's default action (its counter)", r.Name)
 		}
 		v.unique(rp+".name", r.Name, "rule", seen)
 		checkEnum(v, rp+".proto", r.Proto, "protocol")
@@ -366,11 +420,7 @@ func (v *validator) mps() {
 	sites := append([]string{v.s.Site.Code}, v.s.Site.Secondaries...)
 	for i, mp := range v.s.ManagementPoints {
 		path := fmt.Sprintf("management_points[%d]", i)
-		if mp.Name == "" {
-			v.errf(path+".name", "", "management point name is required")
-		} else if !nameRE.MatchString(mp.Name) {
-			v.errf(path+".name", "use lower case letters, digits and dashes", "invalid management point name %q", mp.Name)
-		}
+		v.name(path+".name", mp.Name, "management point name", nameRE, "use lower case letters, digits and dashes")
 		v.unique(path+".name", mp.Name, "name", nodes)
 		if mp.Segment == "" {
 			v.errf(path+".segment", "", "segment is required")
@@ -469,11 +519,7 @@ func (v *validator) clients() {
 	total := 0
 	for i, g := range v.s.Clients {
 		path := fmt.Sprintf("clients[%d]", i)
-		if g.Group == "" {
-			v.errf(path+".group", "", "group name is required")
-		} else if !groupRE.MatchString(g.Group) {
-			v.errf(path+".group", "use lower case letters, digits, dashes and underscores", "invalid group name %q", g.Group)
-		}
+		v.name(path+".group", g.Group, "group name", groupRE, "use lower case letters, digits, dashes and underscores")
 		v.unique(path+".group", g.Group, "group", seen)
 		if g.Count < 1 || g.Count > MaxGroupClients {
 			v.errf(path+".count", "", "count %d out of range 1 to %d", g.Count, MaxGroupClients)
@@ -494,13 +540,15 @@ func (v *validator) clients() {
 			v.ref(path+".mp", g.MP, "management point", mpNames(v.s))
 		}
 		checkEnum(v, path+".scheme", g.Scheme, "scheme")
-		if v.written(path + ".http_port") {
+		zero := v.zeroPort(path+".http_port", "the site's HTTP port")
+		zero = v.zeroPort(path+".https_port", "the site's HTTPS port") || zero
+		if v.written(path+".http_port") && !zero {
 			v.port(path+".http_port", g.HTTPPort, false)
 		}
-		if v.written(path + ".https_port") {
+		if v.written(path+".https_port") && !zero {
 			v.port(path+".https_port", g.HTTPSPort, false)
 		}
-		if g.HTTPPort == g.HTTPSPort && (v.written(path+".http_port") || v.written(path+".https_port")) { // both defaulted: the site's ports were reported
+		if !zero && g.HTTPPort == g.HTTPSPort && (v.written(path+".http_port") || v.written(path+".https_port")) { // both defaulted: the site's ports were reported
 			v.errf(path+".https_port", "HTTP and HTTPS need different ports (PORTSWITCH.VBS refuses equal ports)", "https_port %d equals http_port", g.HTTPSPort)
 		}
 		checkEnum(v, path+".notification", g.Notification, "notification transport")
@@ -512,8 +560,12 @@ func (v *validator) clients() {
 		if r := *g.Retries; r < 0 || r > 10 {
 			v.errf(path+".retries", "", "retries %d out of range 0 to 10", r)
 		}
-		if g.UnmanagedAfter < 1 || g.UnmanagedAfter > 100 {
-			v.errf(path+".unmanaged_after", "", "unmanaged_after %d out of range 1 to 100", g.UnmanagedAfter)
+		ua := g.UnmanagedAfter
+		if v.d.zeros[path+".unmanaged_after"] {
+			ua = 0 // as written, not the default that replaced it
+		}
+		if ua < 1 || ua > 100 {
+			v.errf(path+".unmanaged_after", "", "unmanaged_after %d out of range 1 to 100", ua)
 		}
 	}
 	if total > MaxTotalClients {
@@ -587,12 +639,14 @@ func (v *validator) timeline() {
 			if r.Method != MethodPush && r.HTTPPort == 0 && r.HTTPSPort == 0 {
 				v.errf(p, "give http_port and/or https_port, or use method: push to take the site's ports", "reconfigure by %s names no port", r.Method)
 			}
-			v.port(p+".http_port", r.HTTPPort, true)
-			v.port(p+".https_port", r.HTTPSPort, true)
+			v.port(p+".http_port", r.HTTPPort, !v.d.zeros[p+".http_port"])
+			v.port(p+".https_port", r.HTTPSPort, !v.d.zeros[p+".https_port"])
 			if r.HTTPPort != 0 && r.HTTPPort == r.HTTPSPort {
 				v.errf(p+".https_port", "PORTSWITCH.VBS refuses equal HTTP and HTTPS ports", "https_port %d equals http_port", r.HTTPSPort)
 			}
-			if r.Fraction <= 0 || r.Fraction > 1 {
+			if v.d.zeros[p+".fraction"] {
+				v.errf(p+".fraction", "leave the field out to reconfigure the whole group", "fraction 0 out of range (0, 1]")
+			} else if r.Fraction <= 0 || r.Fraction > 1 {
 				v.errf(p+".fraction", "", "fraction %g out of range (0, 1]", r.Fraction)
 			}
 			if r.Over < 0 || (atOK && durOK && e.At+r.Over > v.s.Duration) {
@@ -617,7 +671,9 @@ func (v *validator) timeline() {
 			if r := *w.Retries; r < 0 || r > 10 {
 				v.errf(p+".retries", "", "retries %d out of range 0 to 10", r)
 			}
-			if w.Rate < 1 || w.Rate > 100000 {
+			if v.d.zeros[p+".rate"] {
+				v.errf(p+".rate", fmt.Sprintf("leave the field out to get the default (%d)", DefaultWakeRate), "rate 0 out of range 1 to 100000")
+			} else if w.Rate < 1 || w.Rate > 100000 {
 				v.errf(p+".rate", "", "rate %d out of range 1 to 100000", w.Rate)
 			}
 		}
@@ -710,7 +766,7 @@ func (v *validator) gates() {
 		if check(FOperation, g.Operation != "", "operation") {
 			checkEnum(v, path+".operation", g.Operation, "operation")
 		}
-		if check(FPort, g.Port != 0, "port") {
+		if check(FPort, g.Port != 0 || v.d.zeros[path+".port"], "port") {
 			v.port(path+".port", g.Port, false)
 		}
 		if check(FTransport, g.Transport != "", "transport") {
