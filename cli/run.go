@@ -88,14 +88,14 @@ every agent's log (stderr), each line prefixed with the agent.`,
 // to the exit code.
 func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error {
 	if fl.clientsSet && (fl.clients < 1 || fl.clients > plan.MaxClients) {
-		return WithCode(ExitInvalid, fmt.Errorf("--clients %d out of range 1 to %d (every client needs an address of 198.18.0.0/15)", fl.clients, plan.MaxClients))
+		return WithCode(ExitInvalid, rescale(nil, fl.clients))
 	}
 	s, err := loadScenario(io, ref)
 	if err != nil {
 		return err
 	}
 	if fl.clientsSet {
-		if err := plan.Rescale(s, fl.clients); err != nil {
+		if err := rescale(s, fl.clients); err != nil {
 			return WithCode(ExitInvalid, err)
 		}
 	}

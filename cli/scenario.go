@@ -6,12 +6,14 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/portlab/portlab/plan"
 	"github.com/portlab/portlab/scenarios"
 	"github.com/spf13/cobra"
 )
 
 func newValidateCmd(io streams) *cobra.Command {
 	var quiet bool
+	var clients int
 	c := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check scenario files and print every error with file:line:column",
@@ -21,13 +23,17 @@ references, timeline, gates). Every error names file:line:column and the YAML pa
 quotes the line and adds a hint where one is obvious. Exit 2 when any file is invalid.`,
 		Example: `  portlab validate my-change.yaml
   portlab validate scenarios/*.yaml
-  portlab show port-change > mine.yaml && portlab validate mine.yaml`,
+  portlab show port-change > mine.yaml && portlab validate mine.yaml
+  portlab validate --clients 25000 mine.yaml   # would it hold one MP's capacity?`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bad := 0
 			var firstErr error
 			for _, f := range args {
-				_, err := scenarios.Load(f)
+				s, err := scenarios.Load(f)
+				if err == nil && cmd.Flags().Changed("clients") {
+					err = rescale(s, clients)
+				}
 				switch {
 				case err == nil:
 					if !quiet {
@@ -51,7 +57,17 @@ quotes the line and adds a hint where one is obvious. Exit 2 when any file is in
 		},
 	}
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors")
+	c.Flags().IntVar(&clients, "clients", 0, "check the scenario rescaled to this many clients, as run --clients would run it")
 	return c
+}
+
+// rescale is --clients for run, show and validate: the same bound and the same
+// refusal (with the largest count that fits) everywhere.
+func rescale(s *scenarios.Scenario, n int) error {
+	if n < 1 || n > plan.MaxClients {
+		return fmt.Errorf("--clients %d out of range 1 to %d (every client needs an address of 198.18.0.0/15)", n, plan.MaxClients)
+	}
+	return plan.Rescale(s, n)
 }
 
 // printScenarioError prints a scenario ErrorList verbosely, or any other error plainly.
@@ -104,6 +120,7 @@ func newListCmd(io streams) *cobra.Command {
 
 func newShowCmd(io streams) *cobra.Command {
 	var raw bool
+	var clients int
 	c := &cobra.Command{
 		Use:   "show NAME|FILE",
 		Short: "Print a scenario with every default applied",
@@ -111,12 +128,16 @@ func newShowCmd(io streams) *cobra.Command {
 filled in, so nothing is hidden. With --raw it prints the built-in file as shipped,
 comments included, as a starting point for your own.`,
 		Example: `  portlab show port-change
-  portlab show --raw wake-up > my-wake-up.yaml`,
+  portlab show --raw wake-up > my-wake-up.yaml
+  portlab show --clients 25000 notification-cost   # the groups and client ranges at that scale`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return builtinNames(), cobra.ShellCompDirectiveDefault
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if raw && cmd.Flags().Changed("clients") {
+				return WithCode(ExitInvalid, errors.New("--raw prints the file as written; --clients needs the scenario as run (drop --raw)"))
+			}
 			if raw {
 				src, err := scenarios.BuiltinSource(args[0])
 				if err != nil {
@@ -138,6 +159,11 @@ comments included, as a starting point for your own.`,
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("clients") {
+				if err := rescale(s, clients); err != nil {
+					return WithCode(ExitInvalid, err)
+				}
+			}
 			out, err := s.Marshal()
 			if err != nil {
 				return err
@@ -148,6 +174,7 @@ comments included, as a starting point for your own.`,
 		},
 	}
 	c.Flags().BoolVar(&raw, "raw", false, "print the file as written, without defaults")
+	c.Flags().IntVar(&clients, "clients", 0, "rescale to this many clients as run --clients does (groups keep their proportions; client ranges grow)")
 	return c
 }
 

@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"fmt"
 	"math"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -67,17 +69,70 @@ func TestRescaleBounds(t *testing.T) {
 			t.Fatalf("--clients %d: Rescale still running after 2s", n)
 		}
 	}
-	// At the bound the arithmetic is exact; validation decides (port-change's ranges are
-	// smaller than the whole benchmark range).
+	// At the bound the arithmetic is exact and the addresses decide: port-change's clients
+	// cannot all get one, and the refusal names the largest count that fits, which does.
 	s, _ := scenarios.LoadBuiltin("port-change")
-	if err := Rescale(s, MaxClients); err == nil || !strings.Contains(err.Error(), "addresses") {
-		t.Errorf("--clients %d on port-change: %v, want the range-size error", MaxClients, err)
+	err := Rescale(s, MaxClients)
+	if err == nil || !strings.Contains(err.Error(), "largest count that fits") {
+		t.Fatalf("--clients %d on port-change: %v, want the largest that fits", MaxClients, err)
 	}
-	total := 0
-	for _, g := range s.Clients {
-		total += g.Count
+	var largest int
+	if _, e := fmt.Sscanf(err.Error()[strings.LastIndex(err.Error(), " ")+1:], "%d", &largest); e != nil {
+		t.Fatalf("no count in %q", err)
 	}
-	if total != MaxClients {
-		t.Errorf("--clients %d spread %d clients", MaxClients, total)
+	for _, c := range []struct {
+		n  int
+		ok bool
+	}{{largest, true}, {largest + 1, false}} {
+		s, _ := scenarios.LoadBuiltin("port-change")
+		if err := Rescale(s, c.n); (err == nil) != c.ok {
+			t.Errorf("--clients %d: %v, want ok=%v (largest that fits %d)", c.n, err, c.ok, largest)
+		}
+	}
+}
+
+// Every built-in takes the scale of one MP's documented capacity and beyond: client
+// ranges grow (in place, or moved to free room of 198.18.0.0/15), do not overlap, and
+// validate.
+func TestRescaleGrowsRanges(t *testing.T) {
+	bs, err := scenarios.Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		name := b.Name
+		for _, n := range []int{20000, 25000, 60000} {
+			s, err := scenarios.LoadBuiltin(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Rescale(s, n); err != nil {
+				t.Errorf("%s --clients %d: %v", name, n, err)
+				continue
+			}
+			var ps []netip.Prefix
+			for _, seg := range s.Network.Segments {
+				for _, p := range []scenarios.Prefix{seg.Subnet, seg.Clients} {
+					if !p.IsValid() {
+						continue
+					}
+					if !scenarios.BenchmarkRange().Contains(p.Addr()) {
+						t.Errorf("%s --clients %d: %s outside 198.18.0.0/15", name, n, p)
+					}
+					for _, q := range ps {
+						if q.Overlaps(p.Masked()) {
+							t.Errorf("%s --clients %d: %s overlaps %s", name, n, p, q)
+						}
+					}
+					ps = append(ps, p.Masked())
+				}
+			}
+		}
+	}
+	// Ranges that are large enough stay as written.
+	s, _ := scenarios.LoadBuiltin("port-change")
+	before := s.Network.Segments[0].Clients
+	if err := Rescale(s, 100); err != nil || s.Network.Segments[0].Clients != before {
+		t.Errorf("--clients 100 moved %s to %s (%v)", before, s.Network.Segments[0].Clients, err)
 	}
 }
