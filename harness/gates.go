@@ -49,6 +49,23 @@ func evaluateGate(g scenarios.Gate, res *reports.Result, rec *metrics.Recorder) 
 	spec, _ := scenarios.LookupMetric(g.Metric)
 	v := reports.GateVerdict{Name: gateName(g), Metric: g.Metric, Op: string(g.Op), Value: g.Value.Raw, Threshold: g.Value.Num, Unit: string(spec.Unit)}
 	measured, ok, why := measure(g, spec, res, rec)
+	if ref, rel := g.Reference(); rel && ok {
+		// A ratio of two measurements of the same run: what both share (machine load,
+		// the generator's own cost) cancels, which absolute thresholds cannot say.
+		v.Unit = string(scenarios.UnitRatio)
+		v.Name += " / " + gateName(ref)
+		var base float64
+		base, ok, why = measure(ref, spec, res, rec)
+		switch {
+		case !ok:
+			why = "reference: " + why
+		case base == 0:
+			ok, why = false, "the reference measured 0"
+		default:
+			v.Reference = base
+			measured /= base
+		}
+	}
 	v.Measured = measured
 	if !ok {
 		v.Passed = false
@@ -178,10 +195,11 @@ func measure(g scenarios.Gate, spec scenarios.MetricSpec, res *reports.Result, r
 			return 0, false, "no wake-up was sent to these clients"
 		}
 		return ratio(w, t), true, ""
-	case "late_fraction", "skipped_count":
-		late, cycles, skipped := int64(0), int64(0), int64(0)
+	case "late_fraction", "deferred_fraction", "skipped_count":
+		late, deferred, cycles, skipped := int64(0), int64(0), int64(0), int64(0)
 		for _, gr := range groups {
 			late += rec.Counter(metrics.CLateStarts, gr.Group)
+			deferred += rec.Counter(metrics.CDeferred, gr.Group)
 			cycles += rec.Counter(metrics.CPlanned, gr.Group)
 			skipped += rec.Counter(metrics.CSkippedBusy, gr.Group)
 		}
@@ -190,6 +208,9 @@ func measure(g scenarios.Gate, spec scenarios.MetricSpec, res *reports.Result, r
 		}
 		if cycles == 0 {
 			return 0, false, "no cycles ran"
+		}
+		if g.Metric == "deferred_fraction" {
+			return float64(deferred) / float64(cycles), true, ""
 		}
 		return float64(late) / float64(cycles), true, ""
 	case "rule_packets", "rule_bytes":

@@ -19,7 +19,7 @@ site: {code: PS1}
 network:
   segments: [{name: lan, clients: 198.18.16.0/24}, {name: dc}]
   routers: [{name: core, links: [lan, dc], firewall: {rules: [{name: r1, proto: tcp, port: 80, action: drop}]}}]
-management_points: [{name: mp1, segment: dc}]
+management_points: [{name: mp1, segment: dc}, {name: mp2, segment: dc}]
 clients: [{group: a, count: 10, segment: lan}, {group: b, count: 10, segment: lan}]
 gates:
   - ` + yaml + "\n"
@@ -48,7 +48,9 @@ func TestGates(t *testing.T) {
 	}
 	rec.Record(metrics.Key{Metric: metrics.FallbackDelay, Group: "b"}, 2*time.Second)
 	rec.Add(metrics.CCycles, "a", 200)
+	rec.Add(metrics.CPlanned, "a", 200)
 	rec.Add(metrics.CLateStarts, "a", 2)
+	rec.Add(metrics.CDeferred, "a", 10)
 	res := &reports.Result{
 		Elapsed: 30,
 		Groups: []reports.GroupOutcome{
@@ -57,7 +59,8 @@ func TestGates(t *testing.T) {
 		},
 		Push:     []reports.PushStats{{Group: "a", Transport: "tcp", Targeted: 10, Delivered: 9}},
 		Firewall: []reports.RuleCounter{{Router: "core", Rule: "r1", Packets: 12, Bytes: 720}},
-		Cost:     []reports.ProcessCost{{Role: "mp", Name: "mp1", CPUUser: 1, CPUSystem: 1, Requests: 200, RSSPeak: 50 << 20, Clients: 20}},
+		Cost: []reports.ProcessCost{{Role: "mp", Name: "mp1", CPUUser: 1, CPUSystem: 1, Requests: 200, RSSPeak: 50 << 20, Clients: 20},
+			{Role: "mp", Name: "mp2", CPUUser: 2, CPUSystem: 2, Requests: 200, RSSPeak: 50 << 20, Clients: 20}},
 	}
 	cases := []struct {
 		gate string
@@ -80,6 +83,14 @@ func TestGates(t *testing.T) {
 		{`{metric: push_delivered_fraction, group: a, op: ">=", value: 0.99}`, false, "0.9"},
 		{`{metric: wake_fraction, group: a, op: ">=", value: 0.99}`, false, "no wake-up"},
 		{`{metric: late_fraction, group: a, op: "<", value: 1%}`, false, "0.01"},
+		{`{metric: late_fraction, group: a, op: "<=", value: 1%}`, true, "0.01"},
+		{`{metric: deferred_fraction, group: a, op: "<", value: 5%}`, false, "0.05"},
+		{`{metric: deferred_fraction, group: a, op: "<", value: 6%}`, true, "0.05"},
+		// Relative: mp1 costs half of mp2 per request, measured in the same run.
+		{`{metric: mp_cpu_us_per_request, mp: mp1, relative_to: {mp: mp2}, op: "<", value: 0.6}`, true, "mp_cpu_us_per_request{mp=mp1} / mp_cpu_us_per_request{mp=mp2} measured 0.5"},
+		{`{metric: mp_cpu_us_per_request, mp: mp1, relative_to: {mp: mp2}, op: ">=", value: 90%}`, false, "0.5"},
+		{`{metric: mp_cpu_us_per_request, mp: mp2, relative_to: {mp: mp1}, op: "<=", value: 200%}`, true, "2"},
+		{`{metric: push_delivered_fraction, group: a, relative_to: {group: b}, op: ">", value: 1}`, false, "reference: no notification"},
 		{`{metric: rule_packets, router: core, rule: r1, op: ">", value: 0}`, true, "12"},
 		{`{metric: mp_cpu_us_per_request, mp: mp1, op: "<", value: 20000}`, true, "10000"},
 		{`{metric: mp_rss, op: "<", value: 40MiB}`, false, "50.0MiB"},

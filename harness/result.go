@@ -235,13 +235,18 @@ func (r *runner) loadSection(res *reports.Result, rec *metrics.Recorder) {
 	for _, g := range r.p.Groups {
 		res.Load.Planned += uint64(rec.Counter(metrics.CPlanned, g.Name))
 		res.Load.Late += uint64(rec.Counter(metrics.CLateStarts, g.Name))
+		res.Load.Deferred += uint64(rec.Counter(metrics.CDeferred, g.Name))
 		res.Load.Skipped += uint64(rec.Counter(metrics.CSkippedBusy, g.Name))
 	}
 	if res.Load.Planned > 0 {
 		res.Load.LateFraction = float64(res.Load.Late) / float64(res.Load.Planned)
+		res.Load.DeferredFraction = float64(res.Load.Deferred) / float64(res.Load.Planned)
 	}
 	if res.Load.LateFraction > 0.01 {
-		res.Notes = append(res.Notes, fmt.Sprintf("the load generator fell behind: %.1f%% of cycles started late; latency figures include its own delay", 100*res.Load.LateFraction))
+		res.Notes = append(res.Notes, fmt.Sprintf("the load generator fell behind: %.1f%% of cycles started late by portlab itself; latency figures include its own delay", 100*res.Load.LateFraction))
+	}
+	if res.Load.DeferredFraction > 0.01 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%.1f%% of cycles were deferred because the client was still busy with an earlier one: the MP or the network was slower than the schedule", 100*res.Load.DeferredFraction))
 	}
 	if d := rec.Dropped(); d > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d values fell outside the histograms' range and were dropped", d))

@@ -64,12 +64,13 @@ const (
 
 // runner is the state of one run.
 type runner struct {
-	p    *plan.Plan
-	opt  Options
-	con  *Console
-	log  *slog.Logger
-	topo *netsim.Topology
-	ca   *mp.CA
+	behindWarned time.Time // last "falling behind" warning (mu)
+	p            *plan.Plan
+	opt          Options
+	con          *Console
+	log          *slog.Logger
+	topo         *netsim.Topology
+	ca           *mp.CA
 
 	mps    map[string]*mpGroup
 	site   *agentConn    // the site server: sends wake-up packets
@@ -419,7 +420,7 @@ func (r *runner) onFleet(i int, msg agent.Message) {
 		} else {
 			f.rec.Merge(rec)
 			f.last = &rep
-			r.addSeries(&rep)
+			r.addSeries(&rep, rec)
 		}
 		r.mu.Unlock()
 		if msg.Type == agent.TypeFinal {
@@ -431,7 +432,7 @@ func (r *runner) onFleet(i int, msg agent.Message) {
 }
 
 // addSeries folds one fleet interval into the per-second series (r.mu held).
-func (r *runner) addSeries(rep *fleet.Report) {
+func (r *runner) addSeries(rep *fleet.Report, rec *metrics.Recorder) {
 	if r.t0.IsZero() {
 		return
 	}
@@ -449,6 +450,9 @@ func (r *runner) addSeries(rep *fleet.Report) {
 	for g, st := range rep.Groups {
 		p.Managed[g] = st.Managed
 		p.Unmanaged[g] = st.Unmanaged
+		p.Planned += uint64(rec.Counter(metrics.CPlanned, g))
+		p.Late += uint64(rec.Counter(metrics.CLateStarts, g))
+		p.Deferred += uint64(rec.Counter(metrics.CDeferred, g))
 	}
 	for _, t := range rep.Transitions {
 		r.trans[transKey{t.Group, int(t.Time.Sub(r.t0).Round(time.Second) / time.Second), t.To}]++
@@ -569,8 +573,26 @@ func (r *runner) sample() {
 			}
 		}
 	}
+	// fortio's "falling behind" warning: the generator's own lag over the last 5 s,
+	// apart from cycles deferred by a slow MP (which are what a run measures).
+	var planned, late uint64
+	for s := sec - 4; s <= sec; s++ {
+		if p := r.series[s]; p != nil {
+			planned += p.Planned
+			late += p.Late
+		}
+	}
+	behind := planned >= 100 && float64(late) > 0.01*float64(planned) && time.Since(r.behindWarned) >= 10*time.Second
+	if behind {
+		r.behindWarned = time.Now()
+	}
 	r.mu.Unlock()
 	r.con.Progress(st)
+	if behind {
+		r.con.Warn("the load generator is falling behind: its own lag, not the MP's",
+			"late", fmt.Sprintf("%.1f%%", 100*float64(late)/float64(planned)), "window", "5s",
+			"hint", "fewer clients, or more fleet processes (--clients-per-fleet)")
+	}
 }
 
 // checkAgents notices agents that died without being asked to (once each).

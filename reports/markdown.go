@@ -80,7 +80,8 @@ func Markdown(r *Result) ([]byte, error) {
 				c.Requests, c.CPUPerRequestUS, c.CPUPerClientMinuteUS, c.Sessions, FormatValue(c.RSSPerSession, "bytes"))
 		}
 	}
-	fmt.Fprintf(&b, "\n## Load generator\n\nPlanned %d requests; %d started late, %d skipped (late fraction %.4f).\n", r.Load.Planned, r.Load.Late, r.Load.Skipped, r.Load.LateFraction)
+	fmt.Fprintf(&b, "\n## Load generator\n\nPlanned %d cycles; %d started late by the load generator (late fraction %.4f: portlab's own lag), %d deferred because the client was still busy (deferred fraction %.4f: the MP's or network's slowness), %d skipped.\n",
+		r.Load.Planned, r.Load.Late, r.Load.LateFraction, r.Load.Deferred, r.Load.DeferredFraction, r.Load.Skipped)
 	if len(r.Events) > 0 {
 		b.WriteString("\n## Timeline\n\n| at | applied | event | detail |\n|---|---|---|---|\n")
 		for _, e := range r.Events {

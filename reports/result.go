@@ -136,6 +136,11 @@ type SecondPoint struct {
 	Failures  map[string]int `json:"failures,omitempty"`  // by outcome
 	Managed   map[string]int `json:"managed,omitempty"`   // by group
 	Unmanaged map[string]int `json:"unmanaged,omitempty"` // by group
+	// The schedule in this second: cycles planned, started late by the load generator
+	// (its own lag) and deferred because the client was still busy.
+	Planned  uint64 `json:"planned,omitempty"`
+	Late     uint64 `json:"late,omitempty"`
+	Deferred uint64 `json:"deferred,omitempty"`
 }
 
 // RuleCounter is one firewall rule's counters at the end of the run.
@@ -176,9 +181,13 @@ type CostPoint struct {
 // LoadStats tells whether the load generator kept its schedule.
 type LoadStats struct {
 	Planned      uint64  `json:"planned"`
-	Late         uint64  `json:"late"`    // started later than planned (beyond the tolerance)
-	Skipped      uint64  `json:"skipped"` // the client was still busy
+	Late         uint64  `json:"late"`    // the load generator started them late (its own lag, beyond the tolerance)
+	Deferred     uint64  `json:"deferred"` // started late because the client was still busy with an earlier cycle
+	Skipped      uint64  `json:"skipped"`  // never started: the client was still busy
 	LateFraction float64 `json:"late_fraction"`
+	// DeferredFraction is Deferred / Planned: the MP's or the network's slowness, which
+	// is what a run measures, apart from the generator's own lag.
+	DeferredFraction float64 `json:"deferred_fraction"`
 }
 
 // EventRecord is one timeline event as applied.
@@ -208,6 +217,9 @@ type GateVerdict struct {
 	Passed    bool    `json:"passed"`
 	Message   string  `json:"message"` // "measured 0.25 > 0 (want <= 0)"
 	Pending   bool    `json:"pending,omitempty"`
+	// Reference is the denominator of a relative gate (relative_to): Measured is then
+	// the ratio of this run's two measurements.
+	Reference float64 `json:"reference,omitempty"`
 }
 
 // EncodedHist is one histogram, HdrHistogram V2 compressed, base64.

@@ -15,6 +15,7 @@ const (
 	UnitSeconds  Unit = "seconds"  // written as a duration: 250ms
 	UnitBytes    Unit = "bytes"    // written as a size: 64MiB
 	UnitMicros   Unit = "microseconds"
+	UnitRatio    Unit = "ratio" // measured / reference of a relative gate; "110%" accepted
 )
 
 // Filter names a gate field that narrows a metric.
@@ -85,8 +86,9 @@ func Metrics() []MetricSpec {
 	plain("mp_rss_per_session", UnitBytes, "MP resident memory per notification session", FMP)
 	plain("wake_fraction", UnitFraction, "fraction of sleeping clients woken", FGroup)
 	dist("time_to_managed", "wake-up packet sent to client managed again", FGroup)
-	plain("late_fraction", UnitFraction, "fraction of requests started late (load generator fell behind)", FGroup)
-	plain("skipped_count", UnitCount, "requests skipped because the client was still busy", FGroup)
+	plain("late_fraction", UnitFraction, "fraction of planned cycles the load generator started late (its own lag, not the MP's)", FGroup)
+	plain("deferred_fraction", UnitFraction, "fraction of planned cycles started late because the client was still busy with an earlier one (the MP's or the network's slowness)", FGroup)
+	plain("skipped_count", UnitCount, "planned cycles skipped because the client was still busy with earlier ones", FGroup)
 	plain("rule_packets", UnitCount, "packets counted by a firewall rule", FRouter, FRule)
 	plain("rule_bytes", UnitBytes, "bytes counted by a firewall rule", FRouter, FRule)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })

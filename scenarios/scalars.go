@@ -237,6 +237,16 @@ func parseValue(raw string, u Unit) (float64, error) {
 		return f, nil
 	case UnitBytes:
 		return parseSize(s)
+	case UnitRatio:
+		mult := 1.0
+		if p, ok := strings.CutSuffix(s, "%"); ok {
+			s, mult = strings.TrimSpace(p), 0.01
+		}
+		f, ok := finite(s)
+		if !ok || f < 0 {
+			return 0, fmt.Errorf("value %q is not a ratio (write 0.9 or 110%%)", raw)
+		}
+		return f * mult, nil
 	default:
 		f, ok := finite(s)
 		if !ok || f < 0 {

@@ -354,5 +354,58 @@ type Gate struct {
 	// Comparison: <, <=, >, >=, ==, !=.
 	Op Comparison `yaml:"op" json:"op"`
 	// Threshold: a number, a fraction or percentage (0.5, 50%), a duration (250ms) or a size (64MiB), as the metric needs.
+	// With relative_to it is a ratio: a number (0.9) or a percentage (110%).
 	Value Value `yaml:"value" json:"value"`
+	// Compare with the same metric measured in the same run under other filters: the gate
+	// then judges measured / reference (for example MP CPU per client of mp-tcp relative
+	// to mp-http < 1). Fields given here replace the gate's own; the rest are shared.
+	RelativeTo *GateFilter `yaml:"relative_to,omitempty" json:"relative_to,omitempty"`
+}
+
+// GateFilter is the reference side of a relative gate: the filters that differ.
+type GateFilter struct {
+	Group     string    `yaml:"group,omitempty" json:"group,omitempty"`
+	Operation Operation `yaml:"operation,omitempty" json:"operation,omitempty"`
+	Port      int       `yaml:"port,omitempty" json:"port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	Transport Transport `yaml:"transport,omitempty" json:"transport,omitempty"`
+	Outcome   Outcome   `yaml:"outcome,omitempty" json:"outcome,omitempty"`
+	MP        string    `yaml:"mp,omitempty" json:"mp,omitempty"`
+	Router    string    `yaml:"router,omitempty" json:"router,omitempty"`
+	Rule      string    `yaml:"rule,omitempty" json:"rule,omitempty"`
+}
+
+// Reference is the gate whose measurement a relative gate divides by: g with the
+// relative_to fields in place of its own. ok is false for an absolute gate.
+func (g Gate) Reference() (ref Gate, ok bool) {
+	r := g.RelativeTo
+	if r == nil {
+		return g, false
+	}
+	ref = g
+	ref.RelativeTo = nil
+	if r.Group != "" {
+		ref.Group = r.Group
+	}
+	if r.Operation != "" {
+		ref.Operation = r.Operation
+	}
+	if r.Port != 0 {
+		ref.Port = r.Port
+	}
+	if r.Transport != "" {
+		ref.Transport = r.Transport
+	}
+	if r.Outcome != "" {
+		ref.Outcome = r.Outcome
+	}
+	if r.MP != "" {
+		ref.MP = r.MP
+	}
+	if r.Router != "" {
+		ref.Router = r.Router
+	}
+	if r.Rule != "" {
+		ref.Rule = r.Rule
+	}
+	return ref, true
 }

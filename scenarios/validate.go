@@ -791,13 +791,62 @@ func (v *validator) gates() {
 		if ok && spec.Allows(FRule) && g.Rule == "" {
 			v.errf(path, "add `router:` and `rule:`", "metric %s needs a router and a rule", g.Metric)
 		}
+		unit := spec.Unit
+		if r := g.RelativeTo; r != nil {
+			unit = UnitRatio
+			rp := path + ".relative_to"
+			ref, _ := g.Reference()
+			if *r == (GateFilter{}) {
+				v.errf(rp, "name what to compare with, for example `relative_to: {mp: mp-http}`", "relative_to is empty")
+			} else if ref.Group == g.Group && ref.Operation == g.Operation && ref.Port == g.Port && ref.Transport == g.Transport &&
+				ref.Outcome == g.Outcome && ref.MP == g.MP && ref.Router == g.Router && ref.Rule == g.Rule {
+				v.errf(rp, "change at least one filter", "relative_to compares the metric with itself")
+			}
+			rcheck := func(f Filter, set bool, field string) bool {
+				if !set {
+					return false
+				}
+				if ok && !spec.Allows(f) {
+					v.errf(rp+"."+field, "", "metric %s cannot be narrowed by %s", g.Metric, field)
+					return false
+				}
+				return true
+			}
+			if rcheck(FGroup, r.Group != "", "group") {
+				v.ref(rp+".group", r.Group, "group", groups)
+			}
+			if rcheck(FOperation, r.Operation != "", "operation") {
+				checkEnum(v, rp+".operation", r.Operation, "operation")
+			}
+			if rcheck(FPort, r.Port != 0, "port") {
+				v.port(rp+".port", r.Port, false)
+			}
+			if rcheck(FTransport, r.Transport != "", "transport") {
+				checkEnum(v, rp+".transport", r.Transport, "transport")
+			}
+			if rcheck(FOutcome, r.Outcome != "", "outcome") && !r.Outcome.Valid() {
+				v.errf(rp+".outcome", "", "unknown outcome %q", r.Outcome)
+			}
+			if rcheck(FMP, r.MP != "", "mp") {
+				v.ref(rp+".mp", r.MP, "management point", mps)
+			}
+			if rcheck(FRouter, r.Router != "", "router") {
+				v.ref(rp+".router", r.Router, "router", routers)
+			}
+			if rcheck(FRule, r.Rule != "", "rule") {
+				v.ref(rp+".rule", r.Rule, "rule", rules[ref.Router])
+			}
+		}
 		checkEnum(v, path+".op", g.Op, "comparison")
 		if g.Value.Raw == "" {
 			v.errf(path+".value", "", "value is required")
 		} else if ok {
-			num, err := parseValue(g.Value.Raw, spec.Unit)
-			if err != nil {
-				v.errf(path+".value", "", "%s (metric %s is in %s)", err, g.Metric, spec.Unit)
+			num, err := parseValue(g.Value.Raw, unit)
+			switch {
+			case err != nil && g.RelativeTo != nil:
+				v.errf(path+".value", "", "%s (with relative_to the value is measured / reference)", err)
+			case err != nil:
+				v.errf(path+".value", "", "%s (metric %s is in %s)", err, g.Metric, unit)
 			}
 			g.Value.Num = num
 		}
