@@ -181,7 +181,7 @@ type CostPoint struct {
 // LoadStats tells whether the load generator kept its schedule.
 type LoadStats struct {
 	Planned      uint64  `json:"planned"`
-	Late         uint64  `json:"late"`    // the load generator started them late (its own lag, beyond the tolerance)
+	Late         uint64  `json:"late"`     // the load generator started them late (its own lag, beyond the tolerance)
 	Deferred     uint64  `json:"deferred"` // started late because the client was still busy with an earlier cycle
 	Skipped      uint64  `json:"skipped"`  // never started: the client was still busy
 	LateFraction float64 `json:"late_fraction"`
