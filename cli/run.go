@@ -26,6 +26,9 @@ type runFlags struct {
 	clients                 int
 	clientsSet              bool
 	keep, quiet, debug      bool
+	// Process sizing (plan.Options) and per-agent CPU profiles.
+	clientsPerFleet, sessionsPerWorker int
+	profile                            string
 	// fault is handed to the network build (tests inject a failing step).
 	fault func(step string) error
 }
@@ -62,6 +65,8 @@ every agent's log (stderr), each line prefixed with the agent.`,
 		Example: `  portlab run port-change
   portlab run my-change.yaml --out results/my-change
   portlab run notification-cost --clients 1000 --quiet
+  portlab run mp-capacity --clients 25000     # one MP at its documented capacity
+  portlab run mp-capacity --clients 5000 --profile /tmp/prof   # then: go tool pprof /tmp/prof/mp-mp1.pprof
   portlab run fallback-alternate --debug      # results/.../debug.log: netsim steps, agent logs
   portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset`,
 		Args: cobra.ExactArgs(1),
@@ -81,6 +86,9 @@ every agent's log (stderr), each line prefixed with the agent.`,
 	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress, only warnings and the verdict")
 	f.StringVar(&fl.logFormat, "log-format", "text", "progress as text or json (JSON lines, for CI)")
 	f.BoolVar(&fl.debug, "debug", false, "write debug.log (network steps, agent logs) into the results directory")
+	f.IntVar(&fl.clientsPerFleet, "clients-per-fleet", 0, fmt.Sprintf("most clients one fleet process runs; a larger segment is split over several (default %d; one process holds at most 20,000 open files)", plan.DefaultClientsPerFleet))
+	f.IntVar(&fl.sessionsPerWorker, "sessions-per-worker", 0, fmt.Sprintf("most clients one MP worker process serves; a busier MP runs as a web garden sharing its ports (default %d; management_points[].workers overrides)", plan.DefaultSessionsPerWorker))
+	f.StringVar(&fl.profile, "profile", "", "write a CPU profile of every agent process into this directory (go tool pprof FILE)")
 	return c
 }
 
@@ -104,7 +112,10 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	default:
 		return WithCode(ExitInvalid, fmt.Errorf("--log-format %q: want text or json", fl.logFormat))
 	}
-	p, err := plan.Lower(s)
+	if fl.clientsPerFleet < 0 || fl.sessionsPerWorker < 0 {
+		return WithCode(ExitInvalid, errors.New("--clients-per-fleet and --sessions-per-worker must be positive"))
+	}
+	p, err := plan.LowerWith(s, plan.Options{ClientsPerFleet: fl.clientsPerFleet, SessionsPerWorker: fl.sessionsPerWorker})
 	if err != nil {
 		return WithCode(ExitInvalid, err)
 	}
@@ -153,6 +164,14 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	con := harness.NewConsole(errorsOK{io.err}, mode, isTTY)
 	opt := harness.Options{RunID: runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
+	if fl.profile != "" {
+		if err := os.MkdirAll(fl.profile, 0o755); err != nil {
+			return WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
+		}
+		if opt.ProfileDir, err = filepath.Abs(fl.profile); err != nil {
+			return WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
+		}
+	}
 	if fl.debug {
 		lf, err := os.Create(filepath.Join(out, "debug.log"))
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -774,6 +775,34 @@ func TestE2EBuiltins(t *testing.T) {
 			r.noLeftovers()
 		})
 	}
+}
+
+// TestE2EMPCapacity runs the one-MP scale scenario at its default 2,000 clients through
+// the product's front door, alone (not beside the other built-ins: its gate is the load
+// generator keeping its schedule). The 25,000-client figures are `make bench-scale`'s.
+func TestE2EMPCapacity(t *testing.T) {
+	r := startRun(t, "mp-capacity")
+	r.waitLine("load running", 60*time.Second)
+	r.noteNamespaces()
+	code := r.wait(120 * time.Second)
+	res := checkPassedRun(t, r, code)
+	g := group(t, res, "clients")
+	c := mpCost(t, res, "mp1")
+	if c.Sessions != g.Count {
+		t.Errorf("mp1 held %d notification sessions, want one per client (%d)", c.Sessions, g.Count)
+	}
+	if len(res.Push) != 1 || res.Push[0].Targeted != g.Count || res.Push[0].Delivered != g.Count {
+		t.Errorf("push rows %+v, want one push to each of %d clients, all delivered", res.Push, g.Count)
+	}
+	// 45 s at 10 s polling after a 10 s ramp: each client plans 4 or 5 cycles; the split
+	// of late starts adds up.
+	if res.Load.Planned < uint64(4*g.Count) || res.Load.Planned > uint64(6*g.Count) {
+		t.Errorf("%d cycles planned for %d clients, want 4-6 each", res.Load.Planned, g.Count)
+	}
+	if f := float64(res.Load.Deferred) / float64(res.Load.Planned); math.Abs(f-res.Load.DeferredFraction) > 1e-9 {
+		t.Errorf("deferred fraction %v, but %d of %d deferred", res.Load.DeferredFraction, res.Load.Deferred, res.Load.Planned)
+	}
+	r.noLeftovers()
 }
 
 // ---------------------------------------------------------------------------------

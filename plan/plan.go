@@ -380,6 +380,9 @@ func (p *Plan) workers(s *scenarios.Scenario, perWorker int) {
 			}
 		}
 		m.Workers = max(1, (m.Clients+perWorker-1)/perWorker)
+		if w := s.ManagementPoints[i].Workers; w > 0 {
+			m.Workers = w // as the scenario says
+		}
 		m.Config.ReusePort = m.Workers > 1
 	}
 }

@@ -171,3 +171,45 @@ func TestVocabularies(t *testing.T) {
 		}
 	}
 }
+
+// One MP's documented capacity spreads over processes: the fleet segment in parts of at
+// most ClientsPerFleet, the MP in workers of at most SessionsPerWorker sharing its ports,
+// unless the scenario fixes the workers; every client is in exactly one part.
+func TestLowerSplitsProcesses(t *testing.T) {
+	s, err := scenarios.LoadBuiltin("mp-capacity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Rescale(s, 25000); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LowerWith(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Fleets) != 3 || p.MPs[0].Workers != 3 || !p.MPs[0].Config.ReusePort {
+		t.Fatalf("25,000 clients: %d fleet processes, %d MP workers (reuseport %v); want 3 and 3",
+			len(p.Fleets), p.MPs[0].Workers, p.MPs[0].Config.ReusePort)
+	}
+	total := 0
+	for _, f := range p.Fleets {
+		if f.Clients > DefaultClientsPerFleet {
+			t.Errorf("fleet %s: %d clients, over %d", f.Name(), f.Clients, DefaultClientsPerFleet)
+		}
+		total += f.Clients
+	}
+	if total != 25000 {
+		t.Errorf("fleet parts hold %d clients, want 25000", total)
+	}
+	s.ManagementPoints[0].Workers = 5
+	if p, err = LowerWith(s, Options{ClientsPerFleet: 25000}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Fleets) != 1 || p.MPs[0].Workers != 5 {
+		t.Errorf("--clients-per-fleet 25000 and workers: 5 gave %d fleets, %d workers", len(p.Fleets), p.MPs[0].Workers)
+	}
+	s.ManagementPoints[0].Workers = 0
+	if p, err = LowerWith(s, Options{SessionsPerWorker: 30000}); err != nil || p.MPs[0].Workers != 1 || p.MPs[0].Config.ReusePort {
+		t.Errorf("--sessions-per-worker 30000: %d workers, reuseport %v (%v)", p.MPs[0].Workers, p.MPs[0].Config.ReusePort, err)
+	}
+}

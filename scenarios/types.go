@@ -169,6 +169,11 @@ type ManagementPoint struct {
 	PolicyBytes int `yaml:"policy_bytes,omitempty" json:"policy_bytes,omitempty" jsonschema:"minimum=0"`
 	// Maximum concurrent connections across all ports; 0 means no limit.
 	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty" jsonschema:"minimum=0"`
+	// Worker processes sharing the MP's ports (SO_REUSEPORT), as an IIS web garden does.
+	// Default: one per 12,000 clients the MP serves (portlab run --sessions-per-worker),
+	// because one process may hold at most 20,000 open files here. The MP's cost is the
+	// sum of its workers.
+	Workers int `yaml:"workers,omitempty" json:"workers,omitempty" jsonschema:"minimum=0,maximum=64"`
 }
 
 // TLS configures the MP's server certificate, issued by a per-run CA the clients trust.

@@ -449,6 +449,9 @@ func (v *validator) mps() {
 		if mp.PolicyBytes < 0 || mp.PolicyBytes > 16<<20 {
 			v.errf(path+".policy_bytes", "", "policy_bytes %d out of range 0 to 16MiB", mp.PolicyBytes)
 		}
+		if mp.Workers < 0 || mp.Workers > 64 {
+			v.errf(path+".workers", "", "workers %d out of range 1 to 64 (0 or absent: one per 12,000 clients)", mp.Workers)
+		}
 		if mp.MaxConnections < 0 {
 			v.errf(path+".max_connections", "", "max_connections must not be negative")
 		}
