@@ -14,6 +14,7 @@ import (
 
 // appendUTF16 appends s (UTF-8; invalid bytes become U+FFFD) as UTF-16LE.
 func appendUTF16(dst []byte, s string) []byte {
+	dst = slices.Grow(dst, 2*len(s)) // exact for ASCII, the usual text
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -30,6 +31,7 @@ func appendUTF16(dst []byte, s string) []byte {
 
 // appendUTF16Bytes is appendUTF16 for a byte slice.
 func appendUTF16Bytes(dst []byte, s []byte) []byte {
+	dst = slices.Grow(dst, 2*len(s))
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -56,6 +57,7 @@ type connector struct {
 	dial    DialFunc
 	tlsBase *tls.Config
 	bufs    *sync.Pool // *bufio.Reader
+	heads   *sync.Pool // *[]byte: a request's bytes while it is written
 }
 
 func newConnector(dial DialFunc, caPEM string) (*connector, error) {
@@ -72,7 +74,8 @@ func newConnector(dial DialFunc, caPEM string) (*connector, error) {
 	if dial == nil {
 		dial = Dial
 	}
-	return &connector{dial: dial, tlsBase: cfg, bufs: &sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}}, nil
+	return &connector{dial: dial, tlsBase: cfg, bufs: &sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }},
+		heads: &sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}}, nil
 }
 
 // open dials mp:port from local and, for https, completes the TLS handshake, all within
@@ -129,7 +132,14 @@ func (cn *connector) do(ctx context.Context, h *httpConn, host string, req reque
 	stop := context.AfterFunc(ctx, func() { h.c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	var hb []byte
+	hp := cn.heads.Get().(*[]byte)
+	defer cn.heads.Put(hp)
+	hb := slices.Grow((*hp)[:0], 256+len(req.body)) // one write: head and body
+	defer func() {
+		if cap(hb) <= 64<<10 { // keep ordinary buffers, let a rare large one go
+			*hp = hb[:0]
+		}
+	}()
 	hb = append(hb, req.method...)
 	hb = append(hb, ' ')
 	hb = append(hb, req.path...)
@@ -162,7 +172,14 @@ func (cn *connector) do(ctx context.Context, h *httpConn, host string, req reque
 	if err != nil {
 		return 0, nil, false, err
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if n := resp.ContentLength; n >= 0 && n <= maxBody {
+		// The usual case: the length is known, so the body is read into one exact buffer
+		// instead of io.ReadAll's doubling ones.
+		body = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	}
 	resp.Body.Close()
 	if err != nil {
 		return resp.StatusCode, nil, false, err
