@@ -802,6 +802,27 @@ func TestE2EMPCapacity(t *testing.T) {
 	if f := float64(res.Load.Deferred) / float64(res.Load.Planned); math.Abs(f-res.Load.DeferredFraction) > 1e-9 {
 		t.Errorf("deferred fraction %v, but %d of %d deferred", res.Load.DeferredFraction, res.Load.Deferred, res.Load.Planned)
 	}
+	// latency.hlog's per-second intervals add up to the whole run, tag by tag.
+	merged, err := reports.MergedHists(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, _, err := reports.IntervalSeries(res, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range merged {
+		var n int64
+		for _, p := range series[m.Tag] {
+			n += p.Count
+		}
+		if n != m.Hist.TotalCount() {
+			t.Errorf("%s: intervals hold %d values, the whole run %d", m.Tag, n, m.Hist.TotalCount())
+		}
+	}
+	if pol := series["latency.policy.http.80"]; len(pol) < 30 {
+		t.Errorf("policy latency in %d intervals over a 45 s run; want one a second", len(pol))
+	}
 	r.noLeftovers()
 }
 

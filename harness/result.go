@@ -48,6 +48,11 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 		res.Elapsed = max(0, min(end.Sub(r.t0), r.p.Duration)).Seconds()
 	}
 	rec := r.total()
+	if !r.t0.IsZero() {
+		res.LoadStart = max(0, r.t0.Sub(started).Seconds())
+		r.ivs.seal(-1, 0)
+		res.Intervals = r.ivs.sealed
+	}
 	r.groupsSection(res, rec)
 	r.requestsSection(res, rec)
 	r.notificationSection(res, rec)

@@ -64,7 +64,8 @@ const (
 
 // runner is the state of one run.
 type runner struct {
-	behindWarned time.Time // last "falling behind" warning (mu)
+	behindWarned time.Time  // last "falling behind" warning (mu)
+	ivs          *intervals // per-interval histograms (mu)
 	p            *plan.Plan
 	opt          Options
 	con          *Console
@@ -144,7 +145,7 @@ func Run(ctx context.Context, p *plan.Plan, opt Options) (*reports.Result, error
 		}
 		opt.Binary = exe
 	}
-	r := &runner{p: p, opt: opt, con: opt.Console, log: opt.Log,
+	r := &runner{p: p, opt: opt, con: opt.Console, log: opt.Log, ivs: newIntervals(reports.IntervalLength(p.Duration)),
 		mps: map[string]*mpGroup{}, series: map[int]*reports.SecondPoint{}, trans: map[transKey]int{},
 		dead: map[*agentConn]bool{}, pushes: map[string]int{}, wakes: map[string]*reports.WakeStats{}}
 	return r.run(ctx)
@@ -421,6 +422,9 @@ func (r *runner) onFleet(i int, msg agent.Message) {
 			f.rec.Merge(rec)
 			f.last = &rep
 			r.addSeries(&rep, rec)
+			if r.ivs != nil && !r.t0.IsZero() {
+				r.ivs.add(int(rep.End.Sub(r.t0).Round(time.Second)/time.Second), rec)
+			}
 		}
 		r.mu.Unlock()
 		if msg.Type == agent.TypeFinal {
@@ -521,6 +525,9 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 		case <-tick.C:
 			r.sample()
 			r.checkAgents()
+			r.mu.Lock()
+			r.ivs.seal(int(time.Since(r.t0)/time.Second), 3) // every fleet has reported by then
+			r.mu.Unlock()
 		}
 	}
 }

@@ -219,13 +219,18 @@ func MergedHists(r *Result) ([]TaggedHist, error) {
 }
 
 // Hlog renders latency.hlog: an HdrHistogram interval log (format 1.3, the one Java's
-// HistogramLogProcessor and hdrhistogram-go's HistogramLogReader read) with one interval,
-// the whole run, per tag (HlogTag). Values are microseconds; Interval_Max is in
-// milliseconds; timestamps are seconds from BaseTime, the run's start.
+// HistogramLogProcessor and hdrhistogram-go's HistogramLogReader read) with one interval
+// per second per tag (HlogTag; r.Intervals), in time order, or for a result without
+// intervals one interval, the whole run, per tag. Values are microseconds; Interval_Max
+// is in milliseconds; timestamps are seconds from BaseTime, the run's start (the load
+// starts LoadStart seconds later, once the network is built).
 func Hlog(r *Result) ([]byte, error) {
-	hs, err := MergedHists(r)
-	if err != nil {
-		return nil, err
+	var hs []TaggedHist
+	if len(r.Intervals) == 0 {
+		var err error
+		if hs, err = MergedHists(r); err != nil {
+			return nil, err
+		}
 	}
 	start := r.Started
 	length := r.Ended.Sub(r.Started).Seconds()
@@ -239,6 +244,26 @@ func Hlog(r *Result) ([]byte, error) {
 	fmt.Fprintf(&b, "#[StartTime: %.3f (seconds since epoch), %s]\n", secs, start.UTC().Format(time.RFC3339Nano))
 	fmt.Fprintf(&b, "#[BaseTime: %.3f (seconds since epoch)]\n", secs)
 	b.WriteString("\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n")
+	if len(r.Intervals) > 0 {
+		iv := append([]HistInterval(nil), r.Intervals...)
+		sort.SliceStable(iv, func(i, j int) bool {
+			if iv[i].T != iv[j].T {
+				return iv[i].T < iv[j].T
+			}
+			return HlogTag(iv[i].EncodedHist) < HlogTag(iv[j].EncodedHist)
+		})
+		for _, x := range iv {
+			// Checked, not decoded: the data is already the log's compressed form.
+			if _, err := x.countsBytes(); err != nil {
+				return nil, err
+			}
+			if !finiteNonNeg(x.T) || !finiteNonNeg(x.Length) || !finiteNonNeg(x.Max) || strings.ContainsAny(x.Data, ",\r\n") {
+				return nil, fmt.Errorf("%w: interval %s at %v", ErrCorrupt, HlogTag(x.EncodedHist), x.T)
+			}
+			fmt.Fprintf(&b, "Tag=%s,%.3f,%.3f,%.3f,%s\n", HlogTag(x.EncodedHist), r.LoadStart+x.T, x.Length, x.Max/1000, x.Data)
+		}
+		return b.Bytes(), nil
+	}
 	for _, t := range hs {
 		payload, err := t.Hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
@@ -247,6 +272,44 @@ func Hlog(r *Result) ([]byte, error) {
 		fmt.Fprintf(&b, "Tag=%s,%.3f,%.3f,%.3f,%s\n", t.Tag, 0.0, length, float64(t.Hist.Max())/1000, payload)
 	}
 	return b.Bytes(), nil
+}
+
+func finiteNonNeg(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
+
+// IntervalPoint is one interval of a series, summarised: its count and the values at
+// the quantiles asked for (microseconds).
+type IntervalPoint struct {
+	T, Length float64
+	Count     int64
+	Values    []float64
+}
+
+// IntervalSeries summarises r.Intervals of kind ("" for all) per tag, in time order, at
+// quantiles qs (0-100). Each histogram is decoded (with the geometry bound every
+// decode has), read and dropped, so a long run costs no more memory than a short one.
+func IntervalSeries(r *Result, kind string, qs ...float64) (map[string][]IntervalPoint, map[string]HistTags, error) {
+	out := map[string][]IntervalPoint{}
+	tags := map[string]HistTags{}
+	for _, x := range r.Intervals {
+		if kind != "" && x.Kind != kind {
+			continue
+		}
+		h, err := x.Histogram()
+		if err != nil {
+			return nil, nil, err
+		}
+		p := IntervalPoint{T: x.T, Length: x.Length, Count: h.TotalCount()}
+		for _, q := range qs {
+			p.Values = append(p.Values, float64(h.ValueAtQuantile(q)))
+		}
+		t := HlogTag(x.EncodedHist)
+		out[t] = append(out[t], p)
+		tags[t] = seriesTags(x.EncodedHist)
+	}
+	for _, s := range out {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].T < s[j].T })
+	}
+	return out, tags, nil
 }
 
 // Hgrm renders the classic percentile distribution of one histogram (the

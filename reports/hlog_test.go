@@ -127,3 +127,60 @@ func TestHgrmAndExtraFiles(t *testing.T) {
 		t.Errorf("ExtraFiles(no histograms) = %v", ex)
 	}
 }
+
+// TestHlogIntervals: with per-second intervals, latency.hlog holds one interval per
+// second per tag in time order, offset by the load's start, and the log reader gives
+// back each second's histogram; the HTML report draws latency over time from them.
+func TestHlogIntervals(t *testing.T) {
+	r := sample()
+	r.LoadStart = 2.5
+	var want []int64
+	for sec := range 3 {
+		h := newHist()
+		h.RecordValues(int64(1000*(sec+1)), int64(10*(sec+1))) // 1 ms ×10, 2 ms ×20, 3 ms ×30
+		e := mustEncode(t, KindLatency, HistTags{Operation: "policy", Transport: "http", Port: 80}, h)
+		// Out of order in the result: the log sorts by time.
+		r.Intervals = append([]HistInterval{{T: float64(sec), Length: 1, Max: float64(h.Max()), EncodedHist: e}}, r.Intervals...)
+		want = append(want, h.TotalCount())
+	}
+	log, err := Hlog(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := hdrhistogram.NewHistogramLogReader(bytes.NewReader(log))
+	var got []int64
+	for i := 0; ; i++ {
+		h, err := rd.NextIntervalHistogram()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h == nil {
+			break
+		}
+		if h.Tag() != "latency.policy.http.80" {
+			t.Errorf("interval %d tagged %q", i, h.Tag())
+		}
+		if start := r.Started.UnixMilli() + int64(2500+1000*i); h.StartTimeMs() != start || h.EndTimeMs() != start+1000 {
+			t.Errorf("interval %d: %d..%d, want %d..%d", i, h.StartTimeMs(), h.EndTimeMs(), start, start+1000)
+		}
+		if h.ValueAtQuantile(50) < int64(1000*(i+1))-10 || h.ValueAtQuantile(50) > int64(1000*(i+1))+10 {
+			t.Errorf("interval %d: p50 %d µs, want about %d", i, h.ValueAtQuantile(50), 1000*(i+1))
+		}
+		got = append(got, h.TotalCount())
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("interval counts %v, want %v", got, want)
+	}
+	page, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte(TitleLatencyTime)) {
+		t.Error("report.html has no latency-over-time chart")
+	}
+	// A corrupt interval is refused, never written into the log.
+	r.Intervals[0].Data = "AAAA"
+	if _, err := Hlog(r); err == nil {
+		t.Error("Hlog accepted a corrupt interval")
+	}
+}

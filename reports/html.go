@@ -28,6 +28,7 @@ const (
 	TitleLatency      = "request latency by percentile, per transport:port"
 	TitleFallback     = "Fallback delay: clients that reached the alternate port, cumulative"
 	TitleMPCPU        = "Management point CPU over time"
+	TitleLatencyTime  = "Request latency over time: p50 (solid) and p99 (dashed) per interval"
 	TitleMPRSS        = "Management point memory (RSS) over time"
 	TitlePushLatency  = "Push→ack latency per transport"
 	TitleNotifyCPU    = "MP CPU per client-minute"
@@ -93,7 +94,7 @@ func HTML(r *Result) ([]byte, error) {
 	sort.SliceStable(page.Requests, func(i, j int) bool { return requestKey(page.Requests[i]) < requestKey(page.Requests[j]) })
 
 	builders := []func(*Result, []TaggedHist) (section, error){
-		clientsSection, latencySection, fallbackSection, notificationSection, costSection, firewallSection,
+		clientsSection, latencySection, latencyTimeSection, fallbackSection, notificationSection, costSection, firewallSection,
 	}
 	for _, b := range builders {
 		s, err := b(r, hists)
@@ -359,6 +360,90 @@ func latencySection(r *Result, hists []TaggedHist) (section, error) {
 		}
 		s.Charts = append(s.Charts, chart{Title: title, SVG: svg, Wide: true, Caption: caption})
 	}
+	return s, nil
+}
+
+// latencyTimeSection draws latency over time from the result's intervals (what
+// latency.hlog holds): p50 and p99 of the busiest successful request series per
+// interval, with the timeline's marks, so a stall or a change shows when it happened.
+func latencyTimeSection(r *Result, _ []TaggedHist) (section, error) {
+	s := section{ID: "latency-time", Title: "Request latency over time",
+		Intro: "From latency.hlog's intervals (one a second): p50 and p99 of each successful request series in each interval."}
+	series, tags, err := IntervalSeries(r, KindLatency, 50, 99)
+	if err != nil {
+		return s, err
+	}
+	type ser struct {
+		tag   string
+		label string
+		n     int64
+		pts   []IntervalPoint
+	}
+	var all []ser
+	for tag, pts := range series {
+		t := tags[tag]
+		if t.Outcome != "" || len(pts) < 2 {
+			continue // failures have their own curves above; one point is no line
+		}
+		var n int64
+		for _, p := range pts {
+			n += p.Count
+		}
+		label := t.Operation + " " + t.Transport
+		if t.Port != 0 {
+			label += ":" + strconv.Itoa(t.Port)
+		}
+		all = append(all, ser{tag, label, n, pts})
+	}
+	if len(all) == 0 {
+		s.Empty = "No per-interval latency in this result."
+		return s, nil
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].n != all[j].n {
+			return all[i].n > all[j].n
+		}
+		return all[i].tag < all[j].tag
+	})
+	dropped := 0
+	if len(all) > maxLatencyCurves/2 {
+		dropped = len(all) - maxLatencyCurves/2
+		all = all[:maxLatencyCurves/2]
+	}
+	p := newPlot(TitleLatencyTime, "seconds since start", "latency (ms, log scale)")
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	var specs []lineSpec
+	for i, x := range all {
+		var p50, p99 plotter.XYs
+		for _, pt := range x.pts {
+			if pt.Count == 0 {
+				continue
+			}
+			at := pt.T + pt.Length
+			// A log axis has no zero: a sub-microsecond bucket is drawn at 1 µs.
+			p50 = append(p50, plotter.XY{X: at, Y: math.Max(pt.Values[0], 1) / 1000})
+			p99 = append(p99, plotter.XY{X: at, Y: math.Max(pt.Values[1], 1) / 1000})
+		}
+		if len(p50) < 2 {
+			continue
+		}
+		specs = append(specs, lineSpec{x.label + " p50", p50, i, false}, lineSpec{x.label + " p99", p99, i, true})
+	}
+	if len(specs) == 0 {
+		s.Empty = "No per-interval latency in this result."
+		return s, nil
+	}
+	p.X.Min, p.X.Max = 0, runLength(r)
+	svg, err := wideLines(p, specs, marks(timelineMarks(r)))
+	if err != nil {
+		return s, err
+	}
+	caption := "Each colour is one operation on one port; x is the end of each interval. Red dotted verticals are timeline events."
+	if dropped > 0 {
+		caption += fmt.Sprintf(" %d smaller series not drawn; they are in latency.hlog.", dropped)
+	}
+	s.Charts = append(s.Charts, chart{Title: TitleLatencyTime, SVG: svg, Wide: true, Caption: caption})
 	return s, nil
 }
 

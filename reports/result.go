@@ -48,6 +48,13 @@ type Result struct {
 	Notes    []string       `json:"notes,omitempty"` // warnings: the generator fell behind, ...
 	Extra    map[string]any `json:"extra,omitempty"`
 	Hists    []EncodedHist  `json:"histograms,omitempty"` // for lossless re-analysis and hlog
+	// Intervals are the histograms of each series (HlogTag) per interval of the run (one
+	// second, longer for long runs; see IntervalLength): latency.hlog's intervals and the
+	// latency-over-time chart. Their sum per tag is the tag's merged Hists.
+	Intervals []HistInterval `json:"intervals,omitempty"`
+	// LoadStart is when the load started, in seconds after Started (the network is built
+	// first): the zero of Series, Intervals and Timeline.
+	LoadStart float64 `json:"load_start_s,omitempty"`
 	Timeline []TimelineMark `json:"timeline_marks,omitempty"`
 }
 
@@ -220,6 +227,21 @@ type GateVerdict struct {
 	// Reference is the denominator of a relative gate (relative_to): Measured is then
 	// the ratio of this run's two measurements.
 	Reference float64 `json:"reference,omitempty"`
+}
+
+// HistInterval is one series' histogram over one interval of the run.
+type HistInterval struct {
+	T      float64 `json:"t"`        // start, seconds since the load started (as Series)
+	Length float64 `json:"length_s"` // seconds
+	Max    float64 `json:"max_us"`   // the largest value, microseconds (hlog's Interval_Max)
+	EncodedHist
+}
+
+// IntervalLength is the interval of Result.Intervals for a run of duration d: one
+// second, or for runs longer than 15 minutes as many seconds as keep them at about 900
+// intervals per series, so a result stays small whatever the run's length.
+func IntervalLength(d time.Duration) int {
+	return max(1, int((d+899*time.Second)/(900*time.Second)))
 }
 
 // EncodedHist is one histogram, HdrHistogram V2 compressed, base64.
