@@ -54,8 +54,8 @@ type Result struct {
 	Intervals []HistInterval `json:"intervals,omitempty"`
 	// LoadStart is when the load started, in seconds after Started (the network is built
 	// first): the zero of Series, Intervals and Timeline.
-	LoadStart float64 `json:"load_start_s,omitempty"`
-	Timeline []TimelineMark `json:"timeline_marks,omitempty"`
+	LoadStart float64        `json:"load_start_s,omitempty"`
+	Timeline  []TimelineMark `json:"timeline_marks,omitempty"`
 }
 
 // Environment records where the run happened.
