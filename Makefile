@@ -7,7 +7,7 @@ TEST_TOOLS := curl:curl wrk:wrk tshark:tshark wakeonlan:wakeonlan chromium:chrom
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-tools lint fuzz bench demo clean
+.PHONY: all build test test-tools lint fuzz bench bench-scale demo clean
 
 all: build
 
@@ -52,6 +52,12 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 $(PKGS)
+
+# The one-MP scenario (mp-capacity) through portlab run at 5,000 to 25,000 clients, one
+# after the other (about 6 minutes), and a table of what each cost. SCALE_CLIENTS=...
+SCALE_CLIENTS ?= 5000,10000,15000,20000,25000
+bench-scale: build
+	$(GO) run ./bench/scale -clients $(SCALE_CLIENTS)
 
 # The main job: every built-in scenario at its default (small) scale, about 30 s each.
 DEMO_OUT ?= portlab-results/demo
