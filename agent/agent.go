@@ -114,7 +114,8 @@ func (r *Reader) Next(v any) error {
 			continue
 		}
 		if err := json.Unmarshal(line, v); err != nil {
-			return fmt.Errorf("agent: bad line %.80q: %w", line, err)
+			// encoding/json quotes a bad value whole: clip its message as the line is.
+			return fmt.Errorf("agent: bad line %.80q: %w", line, clippedError{err})
 		}
 		return nil
 	}
@@ -123,6 +124,19 @@ func (r *Reader) Next(v any) error {
 	}
 	return io.EOF
 }
+
+// clippedError keeps an error's chain (errors.As finds a *json.SyntaxError) but bounds
+// its message, which may quote a whole line of hostile input.
+type clippedError struct{ err error }
+
+func (e clippedError) Error() string {
+	if m := e.err.Error(); len(m) > 200 {
+		return m[:200] + "…"
+	}
+	return e.err.Error()
+}
+
+func (e clippedError) Unwrap() error { return e.err }
 
 // Commands reads commands from in on a goroutine of its own and hands them over one by
 // one. When in ends (EOF: the orchestrator closed the pipe or died) or fails, or ctx

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 
 	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/agent/fleet"
@@ -38,7 +41,15 @@ func newAgentCmd(io streams) *cobra.Command {
 						defer stop()
 					}
 				}
-				err := agent.Serve(cmd.Context(), io.in, io.out, log, make())
+				// A terminal's Ctrl-C or hang-up reaches the whole process group, agents
+				// included; the orchestrator alone decides when its agents stop (it closes
+				// their stdin and collects their last figures), so an agent that dies of
+				// the same SIGINT would be counted as a death and lose them.
+				// SIGTERM, sent to this process alone, still stops it.
+				signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
+				ctx, stop := signal.NotifyContext(context.WithoutCancel(cmd.Context()), syscall.SIGTERM)
+				defer stop()
+				err := agent.Serve(ctx, io.in, io.out, log, make())
 				if errors.Is(err, agent.ErrConfig) {
 					return WithCode(ExitInvalid, err)
 				}

@@ -136,6 +136,9 @@ func startRun(t *testing.T, scenario string, args ...string) *run {
 	r.cmd.Stderr = r.stderr
 	r.cmd.Stdout = &r.stdout
 	r.cmd.WaitDelay = 5 * time.Second
+	// Its own process group, as a shell gives a job: a test can signal the group as a
+	// terminal would, and nothing reaches the test binary.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.started = time.Now()
 	if err := r.cmd.Start(); err != nil {
 		<-runSlots
@@ -911,6 +914,32 @@ func TestE2EInterrupt(t *testing.T) {
 		}
 		r.noLeftovers()
 	})
+	// A terminal's Ctrl-C or hang-up goes to the whole foreground process group: the
+	// agents get it too, and must leave stopping to the orchestrator, or they would be
+	// counted as deaths (exit 5) and take their last figures with them.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP} {
+		t.Run("group-"+sig.String(), func(t *testing.T) {
+			r := startRun(t, "testdata/e2e-steady.yaml")
+			r.waitLine("load running", 60*time.Second)
+			r.noteNamespaces()
+			time.Sleep(3 * time.Second)
+			if err := syscall.Kill(-r.cmd.Process.Pid, sig); err != nil { // the run's own group
+				t.Fatalf("signal %v to process group %d: %v", sig, r.cmd.Process.Pid, err)
+			}
+			code := r.wait(20 * time.Second)
+			res := r.result()
+			if code != 4 || res.Status != reports.StatusInterrupted {
+				t.Errorf("exit %d, status %q (%s); want 4, interrupted", code, res.Status, res.Error)
+			}
+			if strings.Contains(res.Error, "died") || strings.Contains(r.stderr.String(), "died") {
+				t.Errorf("an agent was counted as dead: %s", res.Error)
+			}
+			if g := group(t, res, "all"); g.Managed == 0 {
+				t.Errorf("interrupted result shows no managed client: %+v", g)
+			}
+			r.noLeftovers()
+		})
+	}
 	t.Run("twice", func(t *testing.T) {
 		r := startRun(t, "testdata/e2e-steady.yaml")
 		r.waitLine("load running", 60*time.Second)

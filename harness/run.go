@@ -688,11 +688,6 @@ func environment(clients int) reports.Environment {
 	return e
 }
 
-// DefaultOutDir is ./portlab-results/<scenario>-<timestamp>.
-func DefaultOutDir(name string, now time.Time) string {
-	return filepath.Join("portlab-results", name+"-"+now.UTC().Format("20060102T150405Z"))
-}
-
 // total merges every fleet's whole-run metrics (r.mu held).
 func (r *runner) total() *metrics.Recorder {
 	t := metrics.NewRecorder()
