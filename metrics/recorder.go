@@ -204,6 +204,9 @@ func (r *Recorder) Snapshot(start, end time.Time) (Snapshot, error) {
 // every snapshot of every agent (or shard): histograms merge losslessly.
 func (r *Recorder) AddSnapshot(s Snapshot) error {
 	for _, eh := range s.Histograms {
+		if err := checkGeometry(eh.Hist); err != nil {
+			return fmt.Errorf("metrics: histogram %s: %w", eh.Key, err)
+		}
 		h, err := hdrhistogram.Decode([]byte(eh.Hist))
 		if err != nil {
 			return fmt.Errorf("metrics: decode histogram %s: %w", eh.Key, err)

@@ -2,8 +2,11 @@ package metrics
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // FuzzSnapshot decodes arbitrary JSON as a Snapshot, the way the orchestrator reads
@@ -46,4 +49,30 @@ func FuzzSnapshot(f *testing.F) {
 		m.Merge(rec)
 		_ = m.Keys()
 	})
+}
+
+// A histogram whose header asks for a huge geometry is refused before it is allocated,
+// and one of another geometry because it would not merge losslessly.
+func TestSnapshotGeometry(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi int64
+		sig    int
+	}{{1, 1 << 62, 5}, {1, 1000, 2}, {LowestMicros, HighestMicros, 3}} {
+		h := hdrhistogram.New(c.lo, c.hi, c.sig)
+		h.RecordValue(5)
+		b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := Snapshot{Histograms: []EncodedHistogram{{Key: Key{Op: OpPolicy}, Count: 1, Hist: string(b)}}}
+		if _, err := Decode(s); err == nil || !strings.Contains(err.Error(), "geometry") {
+			t.Errorf("%d..%d at %d digits: %v, want a geometry refusal", c.lo, c.hi, c.sig, err)
+		}
+	}
+	ok := NewHistogram()
+	ok.RecordValue(5)
+	b, _ := ok.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if _, err := Decode(Snapshot{Histograms: []EncodedHistogram{{Key: Key{Op: OpPolicy}, Count: 1, Hist: string(b)}}}); err != nil {
+		t.Errorf("portlab's own geometry refused: %v", err)
+	}
 }
