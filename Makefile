@@ -7,7 +7,7 @@ TEST_TOOLS := curl:curl wrk:wrk tshark:tshark wakeonlan:wakeonlan chromium:chrom
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-tools lint fuzz bench bench-scale demo clean
+.PHONY: all build test test-tools lint fuzz bench bench-peers bench-scale demo clean
 
 all: build
 
@@ -52,6 +52,14 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 $(PKGS)
+
+# The fleet as a load generator beside wrk, hey and vegeta: the same request, rate and
+# connection pattern against one portlab mp serve on loopback; CPU per request of each,
+# medians of 3 interleaved runs (about 8 minutes). Installs wrk if missing (root), builds
+# hey and vegeta with go install. See bench/peers/README.md. PEERS_FLAGS='-rate 2000 ...'.
+PEERS_FLAGS ?=
+bench-peers: build
+	$(GO) run ./bench/peers $(PEERS_FLAGS)
 
 # The one-MP scenario (mp-capacity) through portlab run at 5,000 to 25,000 clients, one
 # after the other (about 6 minutes), and a table of what each cost. SCALE_CLIENTS=...
