@@ -266,6 +266,18 @@ func (f *Fleet) pickFromList(list []wire.MPListEntry, seed uint64) (MP, bool) {
 	return known[rand.New(rand.NewPCG(seed, 0x4d504c495354)).IntN(len(known))], true
 }
 
+// runOver reports whether the run's context has ended or reached its deadline: do()
+// clips a connection's deadline to the run's, so a read can time out at the deadline a
+// moment before the context's own timer marks it done (bench-peers found every fleet
+// "timeout" in a run's last second).
+func runOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // errRunOver: the run ended during an operation.
 var errRunOver = errors.New("run over")
 
@@ -297,7 +309,7 @@ func (f *Fleet) exchange(ctx context.Context, c *client, res *cycleResult, op st
 			bodies, err := f.attempt(ctx, c, res, mp, p, host, reqs)
 			end := time.Now()
 			outcome := classify(err)
-			if err != nil && ctx.Err() != nil {
+			if err != nil && runOver(ctx) {
 				return nil, errRunOver // cut short by the end of the run: not the port's fault
 			}
 			res.attempts = append(res.attempts, attempt{op: op, outcome: outcome, port: p, mp: mp.Name,

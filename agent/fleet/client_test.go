@@ -3,6 +3,8 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -324,5 +326,47 @@ func TestSleepAndWake(t *testing.T) {
 	// Location ran on waking.
 	if tot := f.Total().Query(metrics.Key{Metric: metrics.Latency, Op: metrics.OpLocation}).TotalCount(); tot != 2 {
 		t.Fatalf("%d location requests, want 2", tot)
+	}
+}
+
+// A request still waiting for its answer when the run ends is cut short by the run, not
+// failed by the port: the connection's deadline is clipped to the run's, so the read
+// can time out a moment before the context marks itself done, and that must not count
+// as a timeout (bench-peers found every fleet "timeout" in a run's last second).
+func TestExchangeRunOverIsNotATimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and never answer
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	mp := MP{Name: "mp1", Addr: ap.Addr()}
+	cfg := filled(Config{Segment: "test", Identities: loopIDs, MPs: []MP{mp}, Seed: 1, Duration: Duration(time.Minute), Workers: 1,
+		SitePorts: SitePorts{HTTP: RequestPort{Default: int(ap.Port())}},
+		Groups:    []Group{{Name: "g", Count: 1, Notification: "off", RequestTimeout: Duration(10 * time.Second), Retries: 2}}})
+	f, err := NewFleet(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		res := &cycleResult{}
+		_, err := f.exchange(ctx, f.clients[0], res, metrics.OpLocation, mp, int(ap.Port()), 0, []request{mplist}, time.Time{})
+		cancel()
+		if !errors.Is(err, errRunOver) {
+			t.Fatalf("exchange ended with %v, want errRunOver", err)
+		}
+		for _, a := range res.attempts {
+			t.Errorf("attempt recorded as %s on port %d; a run that ends is nobody's failure", a.outcome, a.port)
+		}
 	}
 }
