@@ -36,9 +36,12 @@ type Check struct {
 	Hint string
 }
 
-// WantNOFILE is the descriptor limit portlab asks for: enough for a fleet of tens of
-// thousands of clients, each with a socket open.
-const WantNOFILE = 1 << 16
+// WantNOFILE is the descriptor limit one portlab process wants by default: a fleet
+// process of 10,000 clients holds a notification session each and, during cycles,
+// request connections; an MP worker of 12,000 sessions as many. Larger segments and
+// MPs are split over several processes (portlab run --clients-per-fleet,
+// --sessions-per-worker), so a higher limit is never required, only fewer processes.
+const WantNOFILE = 16384
 
 // Doctor checks this machine: privilege (root, or user namespaces for a rootless run),
 // network namespaces, veth, bridge, nftables, AF_PACKET and the descriptor limit,
