@@ -12,9 +12,24 @@ import (
 // at the edge, appending straight into the caller's buffer (no intermediate string or
 // []uint16). Readers accept UTF-8 and UTF-16 (LE/BE, with or without a BOM).
 
-// appendUTF16 appends s (UTF-8; invalid bytes become U+FFFD) as UTF-16LE.
+// appendUTF16 appends s (UTF-8; invalid bytes become U+FFFD) as UTF-16LE. ASCII, the
+// usual text (a client's header is mostly hex signatures), is written by index into
+// room grown once; the first other byte hands the rest to the general loop.
 func appendUTF16(dst []byte, s string) []byte {
-	dst = slices.Grow(dst, 2*len(s)) // exact for ASCII, the usual text
+	n := len(dst)
+	dst = slices.Grow(dst, 2*len(s))[:n+2*len(s)]
+	out := dst[n:]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return appendUTF16Rest(dst[:n+2*i], s[i:])
+		}
+		out[2*i], out[2*i+1] = c, 0
+	}
+	return dst
+}
+
+func appendUTF16Rest(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -31,17 +46,27 @@ func appendUTF16(dst []byte, s string) []byte {
 
 // appendUTF16Bytes is appendUTF16 for a byte slice.
 func appendUTF16Bytes(dst []byte, s []byte) []byte {
-	dst = slices.Grow(dst, 2*len(s))
-	for i := 0; i < len(s); {
+	n := len(dst)
+	dst = slices.Grow(dst, 2*len(s))[:n+2*len(s)]
+	out := dst[n:]
+	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < utf8.RuneSelf {
-			dst = append(dst, c, 0)
-			i++
-			continue
+		if c >= utf8.RuneSelf {
+			dst = dst[:n+2*i]
+			for j := i; j < len(s); {
+				c := s[j]
+				if c < utf8.RuneSelf {
+					dst = append(dst, c, 0)
+					j++
+					continue
+				}
+				r, w := utf8.DecodeRune(s[j:])
+				j += w
+				dst = appendRune16(dst, r)
+			}
+			return dst
 		}
-		r, n := utf8.DecodeRune(s[i:])
-		i += n
-		dst = appendRune16(dst, r)
+		out[2*i], out[2*i+1] = c, 0
 	}
 	return dst
 }
