@@ -49,6 +49,13 @@ type Result struct {
 	Extra    map[string]any `json:"extra,omitempty"`
 	Hists    []EncodedHist  `json:"histograms,omitempty"` // for lossless re-analysis and hlog
 	Timeline []TimelineMark `json:"timeline_marks,omitempty"`
+
+	// Overrides are the --set flags the scenario ran with, PATH=VALUE as given (the
+	// scenario as run has them applied).
+	Overrides []string `json:"overrides,omitempty"`
+	// Prediction is what portlab predict said of each group before the run, beside what
+	// was measured (see GroupPrediction).
+	Prediction []GroupPrediction `json:"prediction,omitempty"`
 }
 
 // Environment records where the run happened.
