@@ -15,7 +15,9 @@ import (
 	"github.com/portlab/portlab/harness"
 	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/plan"
+	"github.com/portlab/portlab/predict"
 	"github.com/portlab/portlab/reports"
+	"github.com/portlab/portlab/scenarios"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -25,6 +27,7 @@ type runFlags struct {
 	out, capture, logFormat string
 	clients                 int
 	clientsSet              bool
+	sets                    []string // --set PATH=VALUE
 	keep, quiet, debug      bool
 	// Process sizing (plan.Options) and per-agent CPU profiles.
 	clientsPerFleet, sessionsPerWorker int
@@ -61,14 +64,20 @@ first, so the directory never mixes two runs; other files are left alone. result
 is written last, once every other file is: a directory with result.json is complete.
 
 --debug writes debug.log to the results directory: every step of the network build and
-every agent's log (stderr), each line prefixed with the agent.`,
+every agent's log (stderr), each line prefixed with the agent.
+
+--set PATH=VALUE (repeatable) overrides the scenario before it is checked, as show and
+validate do; result.json records the flags. Every report puts portlab predict's
+prediction beside the measurement, per group, and flags a disagreement with the rule
+the prediction came from: either a portlab bug or a behaviour worth knowing.`,
 		Example: `  portlab run port-change
   portlab run my-change.yaml --out results/my-change
   portlab run notification-cost --clients 1000 --quiet
   portlab run mp-capacity --clients 25000     # one MP at its documented capacity
   portlab run mp-capacity --clients 5000 --profile /tmp/prof   # then: go tool pprof /tmp/prof/mp-mp1.pprof
   portlab run fallback-alternate --debug      # results/.../debug.log: netsim steps, agent logs
-  portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset`,
+  portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset
+  portlab run blocked-443 --set site.ports.https.default=10443 --set 'clients[internet].count=50'`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return builtinNames(), cobra.ShellCompDirectiveDefault
@@ -89,6 +98,7 @@ every agent's log (stderr), each line prefixed with the agent.`,
 	f.IntVar(&fl.clientsPerFleet, "clients-per-fleet", 0, fmt.Sprintf("most clients one fleet process runs; a larger segment is split over several (default %d; one process holds at most 20,000 open files)", plan.DefaultClientsPerFleet))
 	f.IntVar(&fl.sessionsPerWorker, "sessions-per-worker", 0, fmt.Sprintf("most clients one MP worker process serves; a busier MP runs as a web garden sharing its ports (default %d; management_points[].workers overrides)", plan.DefaultSessionsPerWorker))
 	f.StringVar(&fl.profile, "profile", "", "write a CPU profile of every agent process into this directory (go tool pprof FILE)")
+	setFlag(c, &fl.sets)
 	return c
 }
 
@@ -98,7 +108,11 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	if fl.clientsSet && (fl.clients < 1 || fl.clients > plan.MaxClients) {
 		return WithCode(ExitInvalid, rescale(nil, fl.clients))
 	}
-	s, err := loadScenario(io, ref)
+	ovs, err := parseSets(io, fl.sets)
+	if err != nil {
+		return err
+	}
+	s, err := loadScenarioWith(io, ref, ovs)
 	if err != nil {
 		return err
 	}
@@ -163,24 +177,6 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	// either. (A handler, not SIG_IGN: ignored signals would stay ignored in the agents.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	con := harness.NewConsole(errorsOK{io.err}, mode, isTTY)
-	opt := harness.Options{RunID: runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
-	if fl.profile != "" {
-		if err := os.MkdirAll(fl.profile, 0o755); err != nil {
-			return WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
-		}
-		if opt.ProfileDir, err = filepath.Abs(fl.profile); err != nil {
-			return WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
-		}
-	}
-	if fl.debug {
-		lf, err := os.Create(filepath.Join(out, "debug.log"))
-		if err != nil {
-			return WithCode(ExitInvalid, fmt.Errorf("--debug: %w", err))
-		}
-		defer lf.Close()
-		opt.Log = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		opt.AgentLog = lf
-	}
 
 	// Two-stage Ctrl-C: the first stops the load and keeps the results, the second
 	// leaves at once (the kernel removes the anonymous namespaces with us).
@@ -202,34 +198,79 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 			os.Exit(ExitInterrupted)
 		}
 	}()
+	job := runJob{ref: ref, plan: p, out: out, runID: runID, ownDir: fl.out == "", overrides: scenarios.OverrideStrings(ovs), prediction: predict.Predict(p)}
+	_, err = execute(ctx, io, job, fl, con)
+	return err
+}
 
-	res, runErr := harness.Run(ctx, p, opt)
-	if res == nil && fl.out == "" {
-		os.Remove(out) // the run's own directory, still empty: nothing ran (with debug.log, kept)
+// runJob is one run of a lowered scenario into a prepared results directory: what
+// `portlab run` and each candidate of `portlab sweep` hand to execute.
+type runJob struct {
+	ref        string
+	plan       *plan.Plan
+	out, runID string
+	ownDir     bool     // out was made for this run (removed again if nothing ran)
+	overrides  []string // --set (and a sweep's --vary) as PATH=VALUE, for the result
+	prediction *predict.Prediction
+	noSummary  bool // the caller prints its own (sweep)
+}
+
+// execute runs the job, writes its results (with the prediction beside the measurement)
+// and prints the summary. The result is nil when the load never started; the error
+// carries the exit code of the outcome.
+func execute(ctx context.Context, io streams, job runJob, fl runFlags, con *harness.Console) (*reports.Result, error) {
+	opt := harness.Options{RunID: job.runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
+	if fl.profile != "" {
+		if err := os.MkdirAll(fl.profile, 0o755); err != nil {
+			return nil, WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
+		}
+		var err error
+		if opt.ProfileDir, err = filepath.Abs(fl.profile); err != nil {
+			return nil, WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
+		}
+	}
+	if fl.debug {
+		lf, err := os.Create(filepath.Join(job.out, "debug.log"))
+		if err != nil {
+			return nil, WithCode(ExitInvalid, fmt.Errorf("--debug: %w", err))
+		}
+		defer lf.Close()
+		opt.Log = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opt.AgentLog = lf
+	}
+	res, runErr := harness.Run(ctx, job.plan, opt)
+	if res == nil && job.ownDir {
+		os.Remove(job.out) // the run's own directory, still empty: nothing ran (with debug.log, kept)
 	}
 	if res == nil {
 		switch {
 		case errors.Is(runErr, context.Canceled):
-			return WithCode(ExitInterrupted, errors.New("interrupted before the load started"))
+			return nil, WithCode(ExitInterrupted, errors.New("interrupted before the load started"))
 		case errors.Is(runErr, netsim.ErrIncapable):
-			return WithCode(ExitIncapable, fmt.Errorf("%w: %w\nportlab doctor --scenario %s says what this machine lacks", ErrIncapable, runErr, ref))
+			return nil, WithCode(ExitIncapable, fmt.Errorf("%w: %w\nportlab doctor --scenario %s says what this machine lacks", ErrIncapable, runErr, job.ref))
 		}
-		return WithCode(ExitRunFailed, runErr)
+		return nil, WithCode(ExitRunFailed, runErr)
 	}
-	_, werr := reports.Write(out, res, reports.ExtraFiles(res))
-	con.Write(terminalSafe(consoleSummary(res, out)))
+	res.Overrides = job.overrides
+	if job.prediction != nil {
+		predict.Compare(job.prediction.Results(), res)
+	}
+	_, werr := reports.Write(job.out, res, reports.ExtraFiles(res))
+	if !job.noSummary {
+		con.Write(terminalSafe(consoleSummary(res, job.out)))
+	}
 	if werr != nil {
-		return WithCode(ExitRunFailed, fmt.Errorf("writing results: %w", werr))
+		return res, WithCode(ExitRunFailed, fmt.Errorf("writing results: %w", werr))
 	}
 	switch res.Status {
 	case reports.StatusPassed:
-		return nil
+		return res, nil
 	case reports.StatusFailed:
-		return &ExitError{Code: ExitGateFailed, Err: fmt.Errorf("%w: %d of %d gates failed", ErrGateFailed, len(res.Failed()), len(res.Gates)), Quiet: true}
+		return res, &ExitError{Code: ExitGateFailed, Err: fmt.Errorf("%w: %d of %d gates failed", ErrGateFailed, len(res.Failed()), len(res.Gates)), Quiet: true}
 	case reports.StatusInterrupted:
-		return &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted"), Quiet: true}
+		return res, &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted"), Quiet: true}
 	default:
-		return WithCode(ExitRunFailed, runErr)
+		return res, WithCode(ExitRunFailed, runErr)
 	}
 }
 
@@ -264,6 +305,10 @@ func consoleSummary(r *reports.Result, dir string) string {
 	if r.Error != "" {
 		add("  error: %s\n", r.Error)
 	}
+	predicted := map[string]reports.GroupPrediction{}
+	for _, p := range r.Prediction {
+		predicted[p.Group] = p
+	}
 	for _, g := range r.Groups {
 		add("  group %-14s %5d clients  managed %5d  unmanaged %5d", g.Group, g.Count, g.Managed, g.Unmanaged)
 		if g.Asleep > 0 {
@@ -272,7 +317,13 @@ func consoleSummary(r *reports.Result, dir string) string {
 		if g.Fallbacks > 0 {
 			add("  fell back %d (p50 %s)", g.Fallbacks, reports.FormatValue(g.FallbackDelay.P50, "seconds"))
 		}
+		if p, ok := predicted[g.Group]; ok {
+			add("  predicted %s", p.Predicted)
+		}
 		add("\n")
+	}
+	for _, p := range r.Disagreements() {
+		add("  DISAGREES with the prediction: group %s: %s\n", p.Group, p.Disagreement)
 	}
 	for _, c := range r.Cost {
 		if c.Role == "mp" {

@@ -14,23 +14,33 @@ import (
 func newValidateCmd(io streams) *cobra.Command {
 	var quiet bool
 	var clients int
+	var sets []string
 	c := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check scenario files and print every error with file:line:column",
 		Long: `validate reads each scenario strictly (unknown keys, wrong types and duplicate keys
 are errors), applies defaults and checks the semantics (ports, address ranges, names,
 references, timeline, gates). Every error names file:line:column and the YAML path,
-quotes the line and adds a hint where one is obvious. Exit 2 when any file is invalid.`,
+quotes the line and adds a hint where one is obvious. Exit 2 when any file is invalid.
+
+--set PATH=VALUE overrides the scenario before the check (each file gets every --set),
+as run and show do; an error an override causes names its flag ("--set #2: ...")
+instead of a line of the file. A built-in name may stand for a file.`,
 		Example: `  portlab validate my-change.yaml
   portlab validate scenarios/*.yaml
   portlab show port-change > mine.yaml && portlab validate mine.yaml
-  portlab validate --clients 25000 mine.yaml   # would it hold one MP's capacity?`,
+  portlab validate --clients 25000 mine.yaml   # would it hold one MP's capacity?
+  portlab validate blocked-443 --set site.ports.https.default=10443`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ovs, err := parseSets(io, sets)
+			if err != nil {
+				return err
+			}
 			bad := 0
 			var firstErr error
 			for _, f := range args {
-				s, err := scenarios.Load(f)
+				s, err := scenarios.ResolveWith(f, ovs)
 				if err == nil && cmd.Flags().Changed("clients") {
 					err = rescale(s, clients)
 				}
@@ -58,6 +68,7 @@ quotes the line and adds a hint where one is obvious. Exit 2 when any file is in
 	}
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors")
 	c.Flags().IntVar(&clients, "clients", 0, "check the scenario rescaled to this many clients, as run --clients would run it")
+	setFlag(c, &sets)
 	return c
 }
 
@@ -87,15 +98,42 @@ func printScenarioError(io streams, err error) {
 
 // loadScenario resolves a file path or built-in name; invalid input exits 2.
 func loadScenario(io streams, ref string) (*scenarios.Scenario, error) {
-	s, err := scenarios.Resolve(ref)
+	return loadScenarioWith(io, ref, nil)
+}
+
+// loadScenarioWith is loadScenario with the --set overrides given (see setFlag).
+func loadScenarioWith(io streams, ref string, ovs []scenarios.Override) (*scenarios.Scenario, error) {
+	s, err := scenarios.ResolveWith(ref, ovs)
 	if err == nil {
 		return s, nil
 	}
 	if errors.Is(err, scenarios.ErrInvalid) {
 		printScenarioError(io, err)
-		return nil, &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%s is not a valid scenario", ref)}
+		what := "a valid scenario"
+		if len(ovs) > 0 {
+			what += " with these --set flags"
+		}
+		return nil, &ExitError{Code: ExitInvalid, Err: fmt.Errorf("%s is not %s", terminalSafe(ref), what)}
 	}
 	return nil, WithCode(ExitInvalid, err)
+}
+
+// setHelp is the --set flag's help, shared by every command that takes it.
+const setHelp = "override PATH=VALUE of the scenario before it is checked (repeatable): site.ports.https.default=8443, clients[internet].count=500; list items by name or 0-based index"
+
+// setFlag adds the repeatable --set flag to c.
+func setFlag(c *cobra.Command, sets *[]string) {
+	c.Flags().StringArrayVar(sets, "set", nil, setHelp)
+}
+
+// parseSets reads the --set flags; a malformed one exits 2, naming it.
+func parseSets(io streams, sets []string) ([]scenarios.Override, error) {
+	ovs, err := scenarios.ParseOverrides(sets)
+	if err != nil {
+		printScenarioError(io, err)
+		return nil, &ExitError{Code: ExitInvalid, Err: errors.New("invalid --set flag")}
+	}
+	return ovs, nil
 }
 
 func newListCmd(io streams) *cobra.Command {
@@ -121,22 +159,27 @@ func newListCmd(io streams) *cobra.Command {
 func newShowCmd(io streams) *cobra.Command {
 	var raw bool
 	var clients int
+	var sets []string
 	c := &cobra.Command{
 		Use:   "show NAME|FILE",
 		Short: "Print a scenario with every default applied",
 		Long: `show prints a built-in scenario (or a file) as portlab will run it: every default
 filled in, so nothing is hidden. With --raw it prints the built-in file as shipped,
-comments included, as a starting point for your own.`,
+comments included, as a starting point for your own.
+
+--set PATH=VALUE (repeatable) overrides the scenario first: show then prints the merged
+scenario, exactly what run would run with the same flags.`,
 		Example: `  portlab show port-change
   portlab show --raw wake-up > my-wake-up.yaml
-  portlab show --clients 25000 notification-cost   # the groups and client ranges at that scale`,
+  portlab show --clients 25000 notification-cost   # the groups and client ranges at that scale
+  portlab show blocked-443 --set site.ports.https.default=10443 --set 'clients[internet].count=50'`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return builtinNames(), cobra.ShellCompDirectiveDefault
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if raw && cmd.Flags().Changed("clients") {
-				return WithCode(ExitInvalid, errors.New("--raw prints the file as written; --clients needs the scenario as run (drop --raw)"))
+			if raw && (len(sets) > 0 || cmd.Flags().Changed("clients")) {
+				return WithCode(ExitInvalid, errors.New("--raw prints the file as written; leave it out to see the scenario with --set or --clients applied"))
 			}
 			if raw {
 				src, err := scenarios.BuiltinSource(args[0])
@@ -155,7 +198,11 @@ comments included, as a starting point for your own.`,
 				_, err = io.out.Write(src)
 				return err
 			}
-			s, err := loadScenario(io, args[0])
+			ovs, err := parseSets(io, sets)
+			if err != nil {
+				return err
+			}
+			s, err := loadScenarioWith(io, args[0], ovs)
 			if err != nil {
 				return err
 			}
@@ -169,12 +216,16 @@ comments included, as a starting point for your own.`,
 				return err
 			}
 			fmt.Fprintf(io.out, "# %s with defaults applied\n", scenarios.Printable(args[0]))
+			for _, o := range ovs {
+				fmt.Fprintf(io.out, "# --set %s\n", scenarios.Printable(o.String()))
+			}
 			_, err = io.out.Write(out)
 			return err
 		},
 	}
 	c.Flags().BoolVar(&raw, "raw", false, "print the file as written, without defaults")
 	c.Flags().IntVar(&clients, "clients", 0, "rescale to this many clients as run --clients does (groups keep their proportions; client ranges grow)")
+	setFlag(c, &sets)
 	return c
 }
 

@@ -776,8 +776,27 @@ func TestE2EBuiltins(t *testing.T) {
 				t.Errorf("result names scenario %q", res.ScenarioName)
 			}
 			builtinStories[name](t, res)
+			predictionHolds(t, res)
 			r.noLeftovers()
 		})
+	}
+}
+
+// predictionHolds: portlab run put portlab predict's prediction beside the measurement,
+// and for every group of a built-in it is firm (not uncertain) and agrees: the model
+// of client behaviour the prediction's rules encode is the one the run shows.
+func predictionHolds(t *testing.T, res *reports.Result) {
+	t.Helper()
+	if len(res.Prediction) != len(res.Groups) {
+		t.Fatalf("%d predictions for %d groups", len(res.Prediction), len(res.Groups))
+	}
+	for _, p := range res.Prediction {
+		switch {
+		case !p.Compared:
+			t.Errorf("group %s: prediction %s not compared (%s)", p.Group, p.Predicted, p.Why)
+		case !p.Agrees:
+			t.Errorf("group %s disagrees with the prediction: %s", p.Group, p.Disagreement)
+		}
 	}
 }
 
@@ -810,6 +829,7 @@ func TestE2EMPCapacity(t *testing.T) {
 	r.noteNamespaces()
 	code := r.wait(120 * time.Second)
 	res := checkPassedRun(t, r, code)
+	predictionHolds(t, res)
 	g := group(t, res, "clients")
 	c := mpCost(t, res, "mp1")
 	if c.Sessions != g.Count {

@@ -70,6 +70,7 @@ func HTML(r *Result) ([]byte, error) {
 		"bytes": func(v uint64) string { return FormatValue(float64(v), "bytes") },
 		"fmtv":  FormatValue,
 		"ports": portsUsed,
+		"pred":  predictedText,
 		"pct": func(a, b int) string {
 			if b == 0 {
 				return "–"

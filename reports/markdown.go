@@ -14,6 +14,13 @@ func Markdown(r *Result) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# portlab: %s — %s\n\n", r.ScenarioName, strings.ToUpper(r.Status))
 	fmt.Fprintf(&b, "Run `%s`, %s, %.1f s, %d clients, %s.\n", r.RunID, r.Started.UTC().Format(time.RFC3339), r.Elapsed, r.Environment.Clients, r.Tool)
+	if len(r.Overrides) > 0 {
+		b.WriteString("\nOverrides:")
+		for _, o := range r.Overrides {
+			fmt.Fprintf(&b, " `--set %s`", o)
+		}
+		b.WriteString("\n")
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "\n**Error:** %s\n", r.Error)
 	}
@@ -32,6 +39,7 @@ func Markdown(r *Result) ([]byte, error) {
 			fmt.Fprintf(&b, "| %s | `%s` | %s | %s %s |\n", mark, g.Name, FormatValue(g.Measured, g.Unit), g.Op, g.Value)
 		}
 	}
+	predictionMarkdown(&b, r)
 	if len(r.Groups) > 0 {
 		b.WriteString("\n## Client groups\n\n| group | clients | managed | unmanaged | asleep | fell back | fallback p50 | fallback p99 | ports used |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range r.Groups {

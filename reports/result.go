@@ -56,6 +56,13 @@ type Result struct {
 	// first): the zero of Series, Intervals and Timeline.
 	LoadStart float64        `json:"load_start_s,omitempty"`
 	Timeline  []TimelineMark `json:"timeline_marks,omitempty"`
+
+	// Overrides are the --set flags the scenario ran with, PATH=VALUE as given (the
+	// scenario as run has them applied).
+	Overrides []string `json:"overrides,omitempty"`
+	// Prediction is what portlab predict said of each group before the run, beside what
+	// was measured (see GroupPrediction).
+	Prediction []GroupPrediction `json:"prediction,omitempty"`
 }
 
 // Environment records where the run happened.

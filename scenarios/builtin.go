@@ -66,26 +66,31 @@ func BuiltinSource(name string) ([]byte, error) {
 }
 
 // LoadBuiltin parses the embedded scenario called name.
-func LoadBuiltin(name string) (*Scenario, error) {
+func LoadBuiltin(name string) (*Scenario, error) { return loadBuiltin(name, nil) }
+
+func loadBuiltin(name string, ovs []Override) (*Scenario, error) {
 	src, err := BuiltinSource(name)
 	if err != nil {
 		return nil, err
 	}
-	return Parse("builtin/"+name+".yaml", src)
+	return ParseWith("builtin/"+name+".yaml", src, ovs)
 }
 
 // Resolve loads ref as a file when one exists at that path, else as a built-in name.
 // This lets `portlab run port-change` and `portlab run ./my.yaml` both work.
-func Resolve(ref string) (*Scenario, error) {
+func Resolve(ref string) (*Scenario, error) { return ResolveWith(ref, nil) }
+
+// ResolveWith is Resolve with command-line overrides (--set) applied (ParseWith).
+func ResolveWith(ref string, ovs []Override) (*Scenario, error) {
 	if strings.ContainsAny(ref, "/.") {
-		return Load(ref)
+		return LoadWith(ref, ovs)
 	}
 	_, berr := BuiltinSource(ref)
 	if berr == nil {
-		return LoadBuiltin(ref)
+		return loadBuiltin(ref, ovs)
 	}
 	if _, err := os.Stat(ref); err != nil {
 		return nil, fmt.Errorf("%w (and no file named %s)", berr, ref)
 	}
-	return Load(ref)
+	return LoadWith(ref, ovs)
 }

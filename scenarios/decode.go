@@ -33,6 +33,10 @@ type decoder struct {
 	nodes   int
 	// dropped counts errors past maxErrors, reported by number only.
 	dropped int
+	// overrides are set in the document before it is decoded (--set); applied records
+	// where each one went.
+	overrides []Override
+	applied   []applied
 }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -75,6 +79,11 @@ func (d *decoder) parse(src []byte, s *Scenario) bool {
 	if body == nil {
 		d.errs = append(d.errs, &Error{File: d.file, Line: 1, Col: 1, Msg: "the file is empty", Hint: "run `portlab init` for a starter scenario"})
 		return false
+	}
+	if len(d.overrides) > 0 {
+		// One that does not resolve is reported and left out; the others still apply,
+		// so every problem shows at once.
+		body = d.applyOverrides(body, d.overrides)
 	}
 	d.decode(body, reflect.ValueOf(s).Elem(), "")
 	return true

@@ -30,23 +30,52 @@ func Load(path string) (*Scenario, error) {
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Parse decodes, defaults and validates scenario text; file names it in errors.
-func Parse(file string, data []byte) (*Scenario, error) {
+func Parse(file string, data []byte) (*Scenario, error) { return ParseWith(file, data, nil) }
+
+// LoadWith is Load with command-line overrides (--set) applied to the document before
+// it is decoded.
+func LoadWith(path string, ovs []Override) (*Scenario, error) {
+	data, err := ReadFile(path, MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWith(path, data, ovs)
+}
+
+// ParseWith is Parse with command-line overrides (--set) applied to the document before
+// it is decoded, so their values get the file's types, defaults and validation. An
+// error an override causes names its flag ("--set #2: site.ports.https.default: ...")
+// rather than a line of the file.
+func ParseWith(file string, data []byte, ovs []Override) (*Scenario, error) {
+	s, errs, done := parse(file, data, ovs)
+	if errs == nil {
+		return s, nil
+	}
+	if len(ovs) > 0 {
+		errs = attribute(file, data, ovs, done, errs)
+	}
+	return nil, errs
+}
+
+// parse is ParseWith without the attribution of errors to flags.
+func parse(file string, data []byte, ovs []Override) (*Scenario, ErrorList, []applied) {
 	if len(data) > MaxFileSize {
-		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("scenario is %d bytes; at most %d", len(data), MaxFileSize)}}
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("scenario is %d bytes; at most %d", len(data), MaxFileSize)}}, nil
 	}
 	data = bytes.TrimPrefix(data, utf8BOM) // positions then count as the editor shows them
 	if bytes.IndexByte(data, 0) >= 0 {
-		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "this is not a text file (it contains NUL bytes)"}}
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "this is not a text file (it contains NUL bytes)"}}, nil
 	}
 	// Before the YAML library: its parser's cost grows with the square of the nesting.
 	if e := prescan(file, data); e != nil {
 		e.Source = sourceLine(data, e.Line)
-		return nil, ErrorList{e}
+		return nil, ErrorList{e}, nil
 	}
 	d := newDecoder(file, data)
+	d.overrides = ovs
 	var s Scenario
 	if !d.parse(data, &s) {
-		return nil, d.errs.sorted() // a syntax error: nothing more can be said
+		return nil, d.errs.sorted(), d.applied // a syntax error: nothing more can be said
 	}
 	structural, droppedStructural := d.errs, d.dropped
 	d.errs, d.dropped = nil, 0
@@ -63,9 +92,9 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		}
 	}
 	if len(all) > 0 {
-		return nil, all.sorted().bounded(droppedStructural + d.dropped)
+		return nil, all.sorted().bounded(droppedStructural + d.dropped), d.applied
 	}
-	return &s, nil
+	return &s, nil, d.applied
 }
 
 // Marshal writes the scenario as YAML (with whatever defaults it holds).
