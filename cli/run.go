@@ -26,6 +26,7 @@ type runFlags struct {
 	clients                 int
 	clientsSet              bool
 	keep, quiet, debug      bool
+	shard, startAt          string // --shard I/N, --start-at RFC3339 (shard.go)
 	// fault is handed to the network build (tests inject a failing step).
 	fault func(step string) error
 }
@@ -63,7 +64,8 @@ every agent's log (stderr), each line prefixed with the agent.`,
   portlab run my-change.yaml --out results/my-change
   portlab run notification-cost --clients 1000 --quiet
   portlab run fallback-alternate --debug      # results/.../debug.log: netsim steps, agent logs
-  portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset`,
+  portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset
+  portlab run notification-cost --shard 0/3 --start-at 2030-01-01T09:00:00Z --out shard-0   # then portlab merge`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return builtinNames(), cobra.ShellCompDirectiveDefault
@@ -81,6 +83,7 @@ every agent's log (stderr), each line prefixed with the agent.`,
 	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress, only warnings and the verdict")
 	f.StringVar(&fl.logFormat, "log-format", "text", "progress as text or json (JSON lines, for CI)")
 	f.BoolVar(&fl.debug, "debug", false, "write debug.log (network steps, agent logs) into the results directory")
+	addShardFlags(f, &fl)
 	return c
 }
 
@@ -104,7 +107,7 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	default:
 		return WithCode(ExitInvalid, fmt.Errorf("--log-format %q: want text or json", fl.logFormat))
 	}
-	p, err := plan.Lower(s)
+	p, shard, startAt, err := lowerRun(s, fl)
 	if err != nil {
 		return WithCode(ExitInvalid, err)
 	}
@@ -152,7 +155,8 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	// either. (A handler, not SIG_IGN: ignored signals would stay ignored in the agents.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	con := harness.NewConsole(errorsOK{io.err}, mode, isTTY)
-	opt := harness.Options{RunID: runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
+	opt := harness.Options{RunID: runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault,
+		StartAt: startAt, Shard: shard}
 	if fl.debug {
 		lf, err := os.Create(filepath.Join(out, "debug.log"))
 		if err != nil {
@@ -192,6 +196,8 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 		switch {
 		case errors.Is(runErr, context.Canceled):
 			return WithCode(ExitInterrupted, errors.New("interrupted before the load started"))
+		case errors.Is(runErr, harness.ErrStartMissed):
+			return WithCode(ExitInvalid, runErr)
 		case errors.Is(runErr, netsim.ErrIncapable):
 			return WithCode(ExitIncapable, fmt.Errorf("%w: %w\nportlab doctor --scenario %s says what this machine lacks", ErrIncapable, runErr, ref))
 		}
@@ -241,7 +247,11 @@ func resultsDir(out, scenario string) (dir, runID string, err error) {
 func consoleSummary(r *reports.Result, dir string) string {
 	var b []byte
 	add := func(f string, a ...any) { b = fmt.Appendf(b, f, a...) }
-	add("\n%s: %s (%.1fs, %d clients)\n", r.ScenarioName, strings.ToUpper(r.Status), r.Elapsed, r.Environment.Clients)
+	verdict := strings.ToUpper(r.Status)
+	if r.Shard != nil && r.Shard.Index >= 0 && r.Status == reports.StatusPassed {
+		verdict = fmt.Sprintf("SHARD %d/%d COMPLETE", r.Shard.Index, r.Shard.Count) // its gates are the merge's
+	}
+	add("\n%s: %s (%.1fs, %d clients)\n", r.ScenarioName, verdict, r.Elapsed, r.Environment.Clients)
 	if r.Error != "" {
 		add("  error: %s\n", r.Error)
 	}
@@ -260,9 +270,15 @@ func consoleSummary(r *reports.Result, dir string) string {
 			add("  mp %-17s CPU %.2fs  %.1f µs/request  RSS peak %s\n", c.Name, c.CPUUser+c.CPUSystem, c.CPUPerRequestUS, reports.FormatValue(float64(c.RSSPeak), "bytes"))
 		}
 	}
+	if r.Shard != nil {
+		add("  %s\n", r.Shard.Describe())
+	}
 	for _, g := range r.Gates {
 		mark := "pass"
-		if !g.Passed {
+		switch {
+		case g.Pending:
+			mark = "pending"
+		case !g.Passed:
 			mark = "FAIL"
 		}
 		add("  %s  %s\n", mark, g.Message)

@@ -14,6 +14,9 @@ func Markdown(r *Result) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# portlab: %s — %s\n\n", r.ScenarioName, strings.ToUpper(r.Status))
 	fmt.Fprintf(&b, "Run `%s`, %s, %.1f s, %d clients, %s.\n", r.RunID, r.Started.UTC().Format(time.RFC3339), r.Elapsed, r.Environment.Clients, r.Tool)
+	if r.Shard != nil {
+		fmt.Fprintf(&b, "\n%s\n", r.Shard.Describe())
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "\n**Error:** %s\n", r.Error)
 	}

@@ -49,6 +49,9 @@ type Result struct {
 	Extra    map[string]any `json:"extra,omitempty"`
 	Hists    []EncodedHist  `json:"histograms,omitempty"` // for lossless re-analysis and hlog
 	Timeline []TimelineMark `json:"timeline_marks,omitempty"`
+	// Shard is set in a shard's result (portlab run --shard) and in a merge of shards
+	// (portlab merge); see shard.go.
+	Shard *Shard `json:"shard,omitempty"`
 }
 
 // Environment records where the run happened.
@@ -246,11 +249,12 @@ func (t HistTags) String() string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-// Failed lists the gates that did not pass.
+// Failed lists the gates that did not pass (a pending gate, judged elsewhere, has not
+// failed).
 func (r *Result) Failed() []GateVerdict {
 	var out []GateVerdict
 	for _, g := range r.Gates {
-		if !g.Passed {
+		if !g.Passed && !g.Pending {
 			out = append(out, g)
 		}
 	}
