@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portlab/portlab/k8s"
+	"github.com/portlab/portlab/plan"
 	"github.com/portlab/portlab/reports"
 	"github.com/portlab/portlab/scenarios"
 	"github.com/spf13/cobra"
@@ -69,9 +70,9 @@ No shard is retried (backoffLimit 0: a rehearsal reruns as a whole) and none run
 unbounded (activeDeadlineSeconds: start lead + scenario duration + --deadline-margin).`,
 		Example: `  portlab k8s job notification-cost --shards 3 --image registry.example.com/portlab:1.0 \
     --results-pvc portlab-results -o job.yaml
-  portlab k8s job port-change --shards 2 --image registry.example.com/portlab:1.0 \
+  portlab k8s job notification-cost --shards 2 --image registry.example.com/portlab:1.0 \
     --results-pvc portlab-results --namespace rehearsals --node-selector pool=portlab --privileged
-  portlab k8s job port-change --shards 2 --image registry.example.com/portlab-rclone:1.0 \
+  portlab k8s job notification-cost --shards 2 --image registry.example.com/portlab-rclone:1.0 \
     --results-upload 'rclone copy "$PORTLAB_RESULTS" "store:portlab/$PORTLAB_RUN_ID/$(basename "$PORTLAB_RESULTS")"' \
     --results-download 'rclone copy "store:portlab/$PORTLAB_RUN_ID" "$PORTLAB_RESULTS_ROOT"'
   portlab k8s job blocked-443 --shards 1 --image registry.example.com/portlab:1.0 \
@@ -119,6 +120,13 @@ unbounded (activeDeadlineSeconds: start lead + scenario duration + --deadline-ma
 					return WithCode(ExitInvalid, err)
 				}
 				return err
+			}
+			// The shards will cut the scenario themselves (portlab run --shard): refuse
+			// now what they would refuse then.
+			if sc, err := scenarios.Parse(args[0], s.Source); err == nil {
+				if _, err := plan.Split(sc, o.Shards); err != nil {
+					return WithCode(ExitInvalid, fmt.Errorf("--shards %d: %w", o.Shards, err))
+				}
 			}
 			y, err := m.YAML()
 			if err != nil {

@@ -44,7 +44,7 @@ func TestK8sJob(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "site.yaml")
-	r = runIn(t, "k8s", "job", "port-change", "--shards", "2", "--image", k8sImage, "--results-pvc", "r", "--privileged", "-o", out, "-n", "rehearsals")
+	r = runIn(t, "k8s", "job", "notification-cost", "--shards", "2", "--image", k8sImage, "--results-pvc", "r", "--privileged", "-o", out, "-n", "rehearsals")
 	if r.code != 0 || r.stdout != "" || !strings.Contains(r.err, "wrote "+out) {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.err)
 	}
@@ -76,6 +76,7 @@ func TestK8sJobRefusals(t *testing.T) {
 		{"zero shards", append(base, "--shards", "0"), "--shards 0: give 1 to 1000"},
 		{"too many shards", append(base, "--shards", "1001"), "give 1 to 1000"},
 		{"more shards than MPs", append(base, "--shards", "6"), "has 5 management point(s)"},
+		{"groups not pinned", []string{"k8s", "job", "port-change", "--shards", "2", "--image", k8sImage, "--results-pvc", "r"}, "--shards 2: cannot be cut into shards: group"},
 		{"shards not a number", append(base, "--shards", "three"), "invalid argument"},
 		{"bad image", []string{"k8s", "job", "port-change", "--shards", "1", "--image", "Registry/PortLab", "--results-pvc", "r"}, "not an image reference"},
 		{"no results", []string{"k8s", "job", "port-change", "--shards", "1", "--image", k8sImage}, "say where results go"},

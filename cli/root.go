@@ -99,6 +99,7 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newImportCmd(io),
 		newPredictCmd(io),
 		newSweepCmd(io),
+		newMergeCmd(io),
 		// more commands: one line each, above this comment
 	)
 	for _, c := range root.Commands() {

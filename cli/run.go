@@ -32,6 +32,7 @@ type runFlags struct {
 	// Process sizing (plan.Options) and per-agent CPU profiles.
 	clientsPerFleet, sessionsPerWorker int
 	profile                            string
+	shard, startAt                     string // --shard I/N, --start-at RFC3339 (shard.go)
 	// fault is handed to the network build (tests inject a failing step).
 	fault func(step string) error
 }
@@ -77,7 +78,8 @@ the prediction came from: either a portlab bug or a behaviour worth knowing.`,
   portlab run mp-capacity --clients 5000 --profile /tmp/prof   # then: go tool pprof /tmp/prof/mp-mp1.pprof
   portlab run fallback-alternate --debug      # results/.../debug.log: netsim steps, agent logs
   portlab run wake-up --keep        # inspect with: ip netns exec portlab-<run>-router-ra nft list ruleset
-  portlab run blocked-443 --set site.ports.https.default=10443 --set 'clients[internet].count=50'`,
+  portlab run blocked-443 --set site.ports.https.default=10443 --set 'clients[internet].count=50'
+  portlab run notification-cost --shard 0/3 --start-at 2030-01-01T09:00:00Z --out shard-0   # then portlab merge`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return builtinNames(), cobra.ShellCompDirectiveDefault
@@ -99,6 +101,7 @@ the prediction came from: either a portlab bug or a behaviour worth knowing.`,
 	f.IntVar(&fl.sessionsPerWorker, "sessions-per-worker", 0, fmt.Sprintf("most clients one MP worker process serves; a busier MP runs as a web garden sharing its ports (default %d; management_points[].workers overrides)", plan.DefaultSessionsPerWorker))
 	f.StringVar(&fl.profile, "profile", "", "write a CPU profile of every agent process into this directory (go tool pprof FILE)")
 	setFlag(c, &fl.sets)
+	addShardFlags(f, &fl)
 	return c
 }
 
@@ -129,7 +132,7 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 	if fl.clientsPerFleet < 0 || fl.sessionsPerWorker < 0 {
 		return WithCode(ExitInvalid, errors.New("--clients-per-fleet and --sessions-per-worker must be positive"))
 	}
-	p, err := plan.LowerWith(s, plan.Options{ClientsPerFleet: fl.clientsPerFleet, SessionsPerWorker: fl.sessionsPerWorker})
+	p, shard, startAt, err := lowerRun(s, fl)
 	if err != nil {
 		return WithCode(ExitInvalid, err)
 	}
@@ -198,7 +201,8 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 			os.Exit(ExitInterrupted)
 		}
 	}()
-	job := runJob{ref: ref, plan: p, out: out, runID: runID, ownDir: fl.out == "", overrides: scenarios.OverrideStrings(ovs), prediction: predict.Predict(p)}
+	job := runJob{ref: ref, plan: p, out: out, runID: runID, ownDir: fl.out == "", overrides: scenarios.OverrideStrings(ovs), prediction: predict.Predict(p),
+		startAt: startAt, shard: shard}
 	_, err = execute(ctx, io, job, fl, con)
 	return err
 }
@@ -212,14 +216,17 @@ type runJob struct {
 	ownDir     bool     // out was made for this run (removed again if nothing ran)
 	overrides  []string // --set (and a sweep's --vary) as PATH=VALUE, for the result
 	prediction *predict.Prediction
-	noSummary  bool // the caller prints its own (sweep)
+	noSummary  bool        // the caller prints its own (sweep)
+	startAt    time.Time   // --start-at: the load's second 0 (zero: when ready)
+	shard      *plan.Shard // --shard: the plan is this shard of the scenario
 }
 
 // execute runs the job, writes its results (with the prediction beside the measurement)
 // and prints the summary. The result is nil when the load never started; the error
 // carries the exit code of the outcome.
 func execute(ctx context.Context, io streams, job runJob, fl runFlags, con *harness.Console) (*reports.Result, error) {
-	opt := harness.Options{RunID: job.runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault}
+	opt := harness.Options{RunID: job.runID, Keep: fl.keep, CaptureDir: fl.capture, Console: con, Tool: "portlab " + Version, Fault: fl.fault,
+		StartAt: job.startAt, Shard: job.shard}
 	if fl.profile != "" {
 		if err := os.MkdirAll(fl.profile, 0o755); err != nil {
 			return nil, WithCode(ExitInvalid, fmt.Errorf("--profile: %w", err))
@@ -246,6 +253,8 @@ func execute(ctx context.Context, io streams, job runJob, fl runFlags, con *harn
 		switch {
 		case errors.Is(runErr, context.Canceled):
 			return nil, WithCode(ExitInterrupted, errors.New("interrupted before the load started"))
+		case errors.Is(runErr, harness.ErrStartMissed):
+			return nil, WithCode(ExitInvalid, runErr)
 		case errors.Is(runErr, netsim.ErrIncapable):
 			return nil, WithCode(ExitIncapable, fmt.Errorf("%w: %w\nportlab doctor --scenario %s says what this machine lacks", ErrIncapable, runErr, job.ref))
 		}
@@ -301,7 +310,11 @@ func resultsDir(out, scenario string) (dir, runID string, err error) {
 func consoleSummary(r *reports.Result, dir string) string {
 	var b []byte
 	add := func(f string, a ...any) { b = fmt.Appendf(b, f, a...) }
-	add("\n%s: %s (%.1fs, %d clients)\n", r.ScenarioName, strings.ToUpper(r.Status), r.Elapsed, r.Environment.Clients)
+	verdict := strings.ToUpper(r.Status)
+	if r.Shard != nil && r.Shard.Index >= 0 && r.Status == reports.StatusPassed {
+		verdict = fmt.Sprintf("SHARD %d/%d COMPLETE", r.Shard.Index, r.Shard.Count) // its gates are the merge's
+	}
+	add("\n%s: %s (%.1fs, %d clients)\n", r.ScenarioName, verdict, r.Elapsed, r.Environment.Clients)
 	if r.Error != "" {
 		add("  error: %s\n", r.Error)
 	}
@@ -330,9 +343,15 @@ func consoleSummary(r *reports.Result, dir string) string {
 			add("  mp %-17s CPU %.2fs  %.1f µs/request  RSS peak %s\n", c.Name, c.CPUUser+c.CPUSystem, c.CPUPerRequestUS, reports.FormatValue(float64(c.RSSPeak), "bytes"))
 		}
 	}
+	if r.Shard != nil {
+		add("  %s\n", r.Shard.Describe())
+	}
 	for _, g := range r.Gates {
 		mark := "pass"
-		if !g.Passed {
+		switch {
+		case g.Pending:
+			mark = "pending"
+		case !g.Passed:
 			mark = "FAIL"
 		}
 		add("  %s  %s\n", mark, g.Message)

@@ -53,6 +53,13 @@ type Options struct {
 	ProfileDir string
 	// Fault is handed to netsim.Options.Fault (tests inject a failing build step).
 	Fault func(step string) error
+	// StartAt, when set, is the load's second 0 (a sharded run's common start): the run
+	// waits for it once everything is up, and fails with ErrStartMissed if it is more
+	// than reports.StartTolerance in the past by then.
+	StartAt time.Time
+	// Shard, when set, says the plan is that shard of the scenario (plan.LowerShard):
+	// the result records it, and its gates are left pending for portlab merge.
+	Shard *plan.Shard
 }
 
 // timeouts for agent conversations.
@@ -214,8 +221,11 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 		return nil, ctx.Err()
 	}
 
-	// Start the load a little in the future so every fleet begins at the same instant.
-	r.t0 = time.Now().Add(200 * time.Millisecond)
+	// Start the load a little in the future so every fleet begins at the same instant,
+	// or at the common start of a sharded run.
+	if r.t0, err = r.waitStart(ctx, time.Since(started)); err != nil {
+		return nil, startErr(err)
+	}
 	for _, f := range r.fleets {
 		if _, err := f.conn.call(ctx, fleet.CmdStart, fleet.StartArgs{StartTime: r.t0}, agentCallTimeout); err != nil {
 			return nil, startErr(r.fail("start load", f.plan.Node, err))

@@ -119,6 +119,8 @@ type Options struct {
 	// an MP expected to serve more runs as a web garden of several worker processes,
 	// unless the scenario sets management_points[].workers.
 	SessionsPerWorker int
+	// Shard, when set, lowers only that shard of the scenario (see Shard, LowerShard).
+	Shard *Shard
 }
 
 func (o Options) normalize() Options {
@@ -172,6 +174,9 @@ func LowerWith(s *scenarios.Scenario, opt Options) (*Plan, error) {
 	opt = opt.normalize()
 	p := &Plan{Scenario: s, Duration: s.Duration.D(), Ramp: s.Ramp.D(), Firewalls: map[string]map[string]netsim.Action{}}
 	p.Net = network(s)
+	if opt.Shard != nil {
+		p.Net.MPs = slices.DeleteFunc(p.Net.MPs, func(h netsim.Host) bool { return !opt.Shard.HasMP(h.Name) })
+	}
 	nodes, err := netsim.Nodes(p.Net)
 	if err != nil {
 		return nil, fmt.Errorf("lower %s: %w", s.Name, err)
@@ -181,6 +186,9 @@ func LowerWith(s *scenarios.Scenario, opt Options) (*Plan, error) {
 		byName[n.Name] = n
 	}
 	for i, m := range s.ManagementPoints {
+		if !opt.Shard.hasMP(m.Name) {
+			continue // another shard's (i stays the scenario's index: the MP's seed)
+		}
 		n := byName[netsim.MPNode(m.Name)]
 		if len(n.Ifaces) == 0 {
 			return nil, fmt.Errorf("lower %s: mp %s has no address", s.Name, m.Name)
@@ -196,11 +204,11 @@ func LowerWith(s *scenarios.Scenario, opt Options) (*Plan, error) {
 		}
 	}
 	p.Site = site.Config{SiteCode: s.Site.Code}
-	p.fleets(s, byName, opt.ClientsPerFleet)
+	p.fleets(s, byName, opt.ClientsPerFleet, opt.Shard)
 	p.workers(s, opt.SessionsPerWorker)
 	p.neighbors(s)
 	p.firewalls(s)
-	if err := p.steps(s); err != nil {
+	if err := p.steps(s, opt.Shard); err != nil {
 		return nil, fmt.Errorf("lower %s: %w", s.Name, err)
 	}
 	return p, nil
@@ -296,7 +304,9 @@ func group(g scenarios.ClientGroup, first int) fleet.Group {
 // fleets lays the clients out: per client segment, its groups in scenario order one
 // after the other in the segment's identity range, split over as many fleet processes
 // as the segment needs (perFleet clients at most each).
-func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFleet int) {
+// A shard's fleets hold only its groups, but every client keeps its global index and
+// the ramp spreads the whole scenario's clients (RampOf), as without a shard.
+func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFleet int, shard *Shard) {
 	var mps []fleet.MP
 	for _, m := range p.MPs {
 		mps = append(mps, fleet.MP{Name: m.Name, Addr: m.Addr, Site: m.Site})
@@ -311,7 +321,12 @@ func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFl
 	var segs []*seg
 	bySeg := map[string]*seg{}
 	global := 0
-	for _, g := range s.Clients {
+	var groupOf []int // p.Groups index -> s.Clients index
+	for ci, g := range s.Clients {
+		if !shard.hasGroup(g.Group) {
+			global += g.Count
+			continue
+		}
 		sg := bySeg[g.Segment]
 		if sg == nil {
 			sg = &seg{name: g.Segment}
@@ -324,6 +339,7 @@ func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFl
 			segs = append(segs, sg)
 		}
 		sg.groups = append(sg.groups, len(p.Groups))
+		groupOf = append(groupOf, ci)
 		p.Groups = append(p.Groups, Group{Name: g.Group, First: global, SegPos: sg.n, Count: g.Count,
 			MP: g.MP, Scheme: g.Scheme, Notification: g.Notification, identities: sg.ids})
 		sg.n += g.Count
@@ -351,7 +367,7 @@ func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFl
 				if from >= to {
 					continue
 				}
-				share := group(s.Clients[gi], g.First+from-g.SegPos)
+				share := group(s.Clients[groupOf[gi]], g.First+from-g.SegPos)
 				share.Count, share.GroupOffset, share.GroupCount = to-from, from-g.SegPos, g.Count
 				cfg.Groups = append(cfg.Groups, share)
 				g.Fleets = append(g.Fleets, fi)

@@ -74,7 +74,7 @@ type MPAction struct {
 
 // steps lowers the timeline in time order, tracking the site's ports as they change
 // so that each step carries what the agents need at that moment.
-func (p *Plan) steps(s *scenarios.Scenario) error {
+func (p *Plan) steps(s *scenarios.Scenario, shard *Shard) error {
 	order := make([]int, len(s.Timeline))
 	for i := range order {
 		order[i] = i
@@ -83,6 +83,9 @@ func (p *Plan) steps(s *scenarios.Scenario) error {
 	ports := s.Site.Ports
 	for _, i := range order {
 		e := s.Timeline[i]
+		if shard.skipStep(e) {
+			continue // another shard's group or MP (site_ports, which `ports` follows, never is)
+		}
 		st := Step{At: e.At.D()}
 		switch {
 		case e.SitePorts != nil:

@@ -57,6 +57,8 @@ type htmlPage struct {
 	Scenario   string
 	Generated  string
 	Failed     int
+	Pending    int    // gates left to portlab merge (a shard's result)
+	ShardText  string // what shard this is, or what a merge was made of
 	Requests   []RequestStats
 }
 
@@ -90,7 +92,8 @@ func HTML(r *Result) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("html: %w", err)
 	}
-	page := htmlPage{R: r, StatusText: strings.ToUpper(r.Status), Failed: len(r.Failed())}
+	page := htmlPage{R: r, StatusText: strings.ToUpper(r.Status), Failed: len(r.Failed()),
+		Pending: r.pendingGates(), ShardText: r.Shard.Describe()}
 	page.Requests = append(page.Requests, r.Requests...)
 	sort.SliceStable(page.Requests, func(i, j int) bool { return requestKey(page.Requests[i]) < requestKey(page.Requests[j]) })
 

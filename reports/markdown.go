@@ -21,6 +21,9 @@ func Markdown(r *Result) ([]byte, error) {
 		}
 		b.WriteString("\n")
 	}
+	if r.Shard != nil {
+		fmt.Fprintf(&b, "\n%s\n", r.Shard.Describe())
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "\n**Error:** %s\n", r.Error)
 	}

@@ -63,6 +63,9 @@ type Result struct {
 	// Prediction is what portlab predict said of each group before the run, beside what
 	// was measured (see GroupPrediction).
 	Prediction []GroupPrediction `json:"prediction,omitempty"`
+	// Shard is set in a shard's result (portlab run --shard) and in a merge of shards
+	// (portlab merge); see shard.go.
+	Shard *Shard `json:"shard,omitempty"`
 }
 
 // Environment records where the run happened.
@@ -287,11 +290,12 @@ func (t HistTags) String() string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-// Failed lists the gates that did not pass.
+// Failed lists the gates that did not pass (a pending gate, judged elsewhere, has not
+// failed).
 func (r *Result) Failed() []GateVerdict {
 	var out []GateVerdict
 	for _, g := range r.Gates {
-		if !g.Passed {
+		if !g.Passed && !g.Pending {
 			out = append(out, g)
 		}
 	}
