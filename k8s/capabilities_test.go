@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,7 +58,7 @@ exec "$SETPRIV" --bounding-set "$CAPS" --inh-caps -all /bin/sh -c "$WRAPPER" por
 		t.Fatalf("portlab doctor with capabilities %v failed: %v\n%s", Capabilities(), err, out)
 	}
 	for _, check := range []string{"netns", "veth", "bridge", "nftables", "af_packet"} {
-		if !strings.Contains(out, "ok    "+check) {
+		if !regexp.MustCompile(`(?m)^ok\s+` + check + `\s`).MatchString(out) { // tabwriter pads the columns
 			t.Errorf("check %s not ok:\n%s", check, out)
 		}
 	}
