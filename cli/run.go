@@ -254,6 +254,13 @@ func consoleSummary(r *reports.Result, dir string) string {
 			add("  fell back %d (p50 %s)", g.Fallbacks, reports.FormatValue(g.FallbackDelay.P50, "seconds"))
 		}
 		add("\n")
+		if l := g.Location; l != nil {
+			add("        %-14s %s: port from %s", "", l.Membership, reports.LearnedText(l.Learned))
+			if l.Followed > 0 {
+				add("; followed %d (p50 %s)", l.Followed, reports.FormatValue(l.FollowTime.P50, "seconds"))
+			}
+			add("; LDAP %d (%d failed), DNS %d (%d failed)\n", l.LDAPQueries, l.LDAPFailures, l.DNSQueries, l.DNSFailures)
+		}
 	}
 	for _, c := range r.Cost {
 		if c.Role == "mp" {

@@ -49,6 +49,7 @@ type Result struct {
 	Extra    map[string]any `json:"extra,omitempty"`
 	Hists    []EncodedHist  `json:"histograms,omitempty"` // for lossless re-analysis and hlog
 	Timeline []TimelineMark `json:"timeline_marks,omitempty"`
+	Location *SiteLocation  `json:"location,omitempty"` // the site's AD DS and DNS publication (location.go)
 }
 
 // Environment records where the run happened.
@@ -88,6 +89,11 @@ type GroupOutcome struct {
 	// clients, CCMHTTPSPORT for HTTPS ones): who a reconfiguration reached.
 	Installed   map[int]int  `json:"installed_ports,omitempty"`
 	Transitions []Transition `json:"transitions,omitempty"`
+	// Notification counts the clients whose notification channel is up at the end, by
+	// transport (tcp: online over the notification port; http, https: long polling).
+	Notification map[string]int `json:"notification,omitempty"`
+	// Location is how the group's clients found their MP and ports (location.go).
+	Location *LocationOutcome `json:"location,omitempty"`
 }
 
 // Transition is a count of clients of a group changing state in one second.
