@@ -90,6 +90,7 @@ Exit codes: 0 passed, 1 a gate failed, 2 invalid input, 3 this machine cannot ru
 		newAgentCmd(io),
 		newWakeCmd(io),
 		newMPCmd(io),
+		newSiteCmd(io),
 		newDoctorCmd(io),
 		newCleanCmd(io),
 		newReportCmd(io),

@@ -334,6 +334,13 @@ func consoleSummary(r *reports.Result, dir string) string {
 			add("  predicted %s", p.Predicted)
 		}
 		add("\n")
+		if l := g.Location; l != nil {
+			add("        %-14s %s: port from %s", "", l.Membership, reports.LearnedText(l.Learned))
+			if l.Followed > 0 {
+				add("; followed %d (p50 %s)", l.Followed, reports.FormatValue(l.FollowTime.P50, "seconds"))
+			}
+			add("; LDAP %d (%d failed), DNS %d (%d failed)\n", l.LDAPQueries, l.LDAPFailures, l.DNSQueries, l.DNSFailures)
+		}
 	}
 	for _, p := range r.Disagreements() {
 		add("  DISAGREES with the prediction: group %s: %s\n", p.Group, p.Disagreement)

@@ -642,6 +642,15 @@ var builtinStories = map[string]func(t *testing.T, res *reports.Result){
 		if pushed.Managed != pushed.Count || pushed.PortsUsed[8080] != pushed.Count {
 			t.Errorf("pushed: managed %d of %d, ports used %v; want all managed on 8080", pushed.Managed, pushed.Count, pushed.PortsUsed)
 		}
+		// Domain clients followed by themselves, from AD DS, after the publication.
+		domain := group(t, res, "domain")
+		if domain.Managed != domain.Count || domain.PortsUsed[8080] != domain.Count || domain.Location == nil ||
+			domain.Location.Learned["ad"] != domain.Count || domain.Location.FollowTime.P50 < 10 {
+			t.Errorf("domain: managed %d of %d, ports used %v, location %+v; want all on 8080 from AD DS, not before the publication", domain.Managed, domain.Count, domain.PortsUsed, domain.Location)
+		}
+		if l := stale.Location; l == nil || l.Learned["never"] != stale.Count || l.LDAPQueries != 0 {
+			t.Errorf("stale (workgroup): location %+v; want none learned, no AD DS lookup", l)
+		}
 		// The secondary site's MP inherited the port: clients got answers there on 8080.
 		var ok8080 uint64
 		for _, q := range res.Requests {
@@ -764,7 +773,16 @@ var builtinStories = map[string]func(t *testing.T, res *reports.Result){
 
 func TestE2EBuiltins(t *testing.T) {
 	needBinary(t)
-	for _, name := range []string{"port-change", "blocked-443", "fallback-alternate", "wake-up", "notification-cost"} {
+	bs, err := scenarios.Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		name := b.Name
+		if builtinStories[name] == nil {
+			t.Errorf("built-in %s has no story check in builtinStories", name)
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r := startRun(t, name)

@@ -39,6 +39,7 @@ func gateName(g scenarios.Gate) string {
 	add("mp", g.MP)
 	add("router", g.Router)
 	add("rule", g.Rule)
+	add("source", string(g.Source))
 	if len(f) == 0 {
 		return g.Metric
 	}
@@ -110,6 +111,8 @@ func histFilter(g scenarios.Gate, metric string) metrics.Key {
 		k.Op = metrics.OpWake
 	case metrics.FallbackDelay:
 		k.Op = ""
+	case metrics.FollowTime:
+		k.Op = metrics.OpFollow
 	}
 	return k
 }
@@ -213,6 +216,45 @@ func measure(g scenarios.Gate, spec scenarios.MetricSpec, res *reports.Result, r
 			return float64(deferred) / float64(cycles), true, ""
 		}
 		return float64(late) / float64(cycles), true, ""
+	case "online_fraction":
+		if len(groups) == 0 {
+			return 0, false, "no such group in the result"
+		}
+		n, total := 0, 0
+		for _, gr := range groups {
+			total += gr.Count
+			n += gr.Notification["tcp"]
+		}
+		return ratio(n, total), true, ""
+	case "learned_fraction":
+		if len(groups) == 0 {
+			return 0, false, "no such group in the result"
+		}
+		n, total, located := 0, 0, false
+		for _, gr := range groups {
+			if gr.Location == nil {
+				continue
+			}
+			located = true
+			total += gr.Count
+			for src, k := range gr.Location.Learned {
+				if (g.Source == "" && src != string(scenarios.LearnedNever)) || src == string(g.Source) {
+					n += k
+				}
+			}
+		}
+		if !located {
+			return 0, false, "no service location in the result (no site server)"
+		}
+		return ratio(n, total), true, ""
+	case "ldap_query_count", "ldap_failure_count", "dns_query_count", "dns_failure_count":
+		name := map[string]string{"ldap_query_count": metrics.CLDAPQueries, "ldap_failure_count": metrics.CLDAPFailures,
+			"dns_query_count": metrics.CDNSQueries, "dns_failure_count": metrics.CDNSFailures}[g.Metric]
+		var n int64
+		for _, gr := range groups {
+			n += rec.Counter(name, gr.Group)
+		}
+		return float64(n), true, ""
 	case "rule_packets", "rule_bytes":
 		for _, c := range res.Firewall {
 			if c.Router == g.Router && c.Rule == g.Rule {

@@ -48,7 +48,7 @@ func TestGates(t *testing.T) {
 	}
 	rec.Record(metrics.Key{Metric: metrics.FallbackDelay, Group: "b"}, 2*time.Second)
 	rec.Add(metrics.CCycles, "a", 200)
-	rec.Add(metrics.CPlanned, "a", 200)
+	rec.Add(metrics.CPlanned, "a", 200) // late_fraction is late starts per planned cycle
 	rec.Add(metrics.CLateStarts, "a", 2)
 	rec.Add(metrics.CDeferred, "a", 10)
 	res := &reports.Result{

@@ -56,6 +56,7 @@ func (r *runner) result(started time.Time, interrupted bool) *reports.Result {
 		res.Intervals = r.ivs.sealed
 	}
 	r.groupsSection(res, rec)
+	r.locationSection(res, rec)
 	r.requestsSection(res, rec)
 	r.notificationSection(res, rec)
 	r.wakeSection(res, rec)
@@ -103,6 +104,12 @@ func (r *runner) groupsSection(res *reports.Result, rec *metrics.Recorder) {
 			out.Managed += st.Managed
 			out.Unmanaged += st.Unmanaged
 			out.Asleep += st.Asleep
+			for k, v := range st.Notification {
+				if out.Notification == nil {
+					out.Notification = map[string]int{}
+				}
+				out.Notification[k] += v
+			}
 			for _, c := range rep.Clients {
 				if c.Group != g.Name {
 					continue
@@ -143,7 +150,7 @@ func (r *runner) requestsSection(res *reports.Result, rec *metrics.Recorder) {
 	}
 	for _, k := range rec.Keys() {
 		switch k.Metric {
-		case metrics.FallbackDelay, metrics.PushLatency, metrics.TimeToManaged:
+		case metrics.FallbackDelay, metrics.PushLatency, metrics.TimeToManaged, metrics.FollowTime:
 			res.Hists = append(res.Hists, encodeHist(k.Metric, k, rec.Histogram(k)))
 		}
 	}
@@ -217,6 +224,9 @@ func (r *runner) firewallSection(res *reports.Result) {
 func (r *runner) costSection(res *reports.Result) {
 	for _, pm := range r.p.MPs {
 		res.Cost = append(res.Cost, r.mpCost(pm.Name, r.mps[pm.Name], res.Elapsed)...)
+	}
+	if c, ok := r.siteCostResult(); ok {
+		res.Cost = append(res.Cost, c)
 	}
 	for _, f := range r.fleets {
 		c := reports.ProcessCost{Role: "fleet", Name: f.plan.Name(), PID: f.conn.proc.Pid(), Clients: f.plan.Clients, Series: f.cost, RSSPeak: f.peak}

@@ -18,6 +18,7 @@ import (
 	"github.com/portlab/portlab/agent"
 	"github.com/portlab/portlab/agent/fleet"
 	"github.com/portlab/portlab/agent/mp"
+	"github.com/portlab/portlab/agent/site"
 	"github.com/portlab/portlab/metrics"
 	"github.com/portlab/portlab/netsim"
 	"github.com/portlab/portlab/plan"
@@ -82,7 +83,9 @@ type runner struct {
 	ca           *mp.CA
 
 	mps    map[string]*mpGroup
-	site   *agentConn    // the site server: sends wake-up packets
+	site   *agentConn    // the site server: wake-up packets, directory and DNS
+	siteSt *site.Stats   // its latest counters
+	siteCo siteCost      // its CPU and memory (location.go)
 	fleets []*fleetAgent // as plan.Fleets
 
 	t0       time.Time
@@ -262,6 +265,7 @@ func (r *runner) run(ctx context.Context) (*reports.Result, error) {
 			}
 		}
 	}
+	r.collectSite()
 	res := r.result(started, interrupted)
 	if interrupted {
 		return res, context.Canceled
@@ -382,8 +386,11 @@ func (r *runner) startSite(ctx, agentCtx context.Context) error {
 		return r.fail("start agent", netsim.SiteNode, err)
 	}
 	r.site = newAgentConn("site", r.p.Site.SiteCode, proc, func(msg agent.Message) {
-		if msg.Type == agent.TypeError {
+		switch msg.Type {
+		case agent.TypeError:
 			r.noteFailure("site server: " + msg.Error)
+		case agent.TypeSnapshot, agent.TypeFinal:
+			r.onSiteStats(msg.Data)
 		}
 	})
 	if _, err := r.site.call(ctx, agent.CmdConfig, r.p.Site, agentReadyTimeout); err != nil {
@@ -575,6 +582,7 @@ func (r *runner) sample() {
 			r.mu.Unlock()
 		}
 	}
+	r.sampleSite(t)
 	r.mu.Lock()
 	st := Status{Elapsed: time.Since(r.t0), Duration: r.p.Duration}
 	for _, f := range r.fleets {

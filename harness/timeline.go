@@ -35,6 +35,14 @@ func (r *runner) apply(ctx context.Context, st plan.Step) {
 		detail += fmt.Sprintf(": %d packets", sent)
 	case *plan.MPAction:
 		err = r.mpAction(ctx, a)
+	case *plan.Publish:
+		err = r.publish(ctx, a)
+	case *plan.DNSRecord:
+		var rec string
+		rec, err = r.dnsRecord(ctx, a)
+		if rec != "" {
+			detail += ": " + rec
+		}
 	default:
 		err = fmt.Errorf("step of unknown type %T", st.Action)
 	}

@@ -59,6 +59,9 @@ const (
 	// TimeToManaged is from the wake-up packet's send time to the woken client's first
 	// successful cycle.
 	TimeToManaged = "time_to_managed"
+	// FollowTime is from a site change of the request port to the client's first
+	// successful request on the new port.
+	FollowTime = "follow_time"
 )
 
 // Operations.
@@ -71,7 +74,8 @@ const (
 	OpLongPoll     = "longpoll"
 	OpPushAck      = "push_ack" // notification acknowledgements (PushLatency)
 	OpNotifyLogin  = "notification_login"
-	OpWake         = "wake" // TimeToManaged
+	OpWake         = "wake"   // TimeToManaged
+	OpFollow       = "follow" // FollowTime
 )
 
 // Outcomes. HTTP errors are "http_<status>" (HTTPOutcome).
@@ -125,4 +129,10 @@ const (
 	CReconfigured    = "reconfigured"     // clients that took a reconfiguration
 	CManagedAgain    = "managed_again"    // unmanaged -> managed transitions
 	CBecameUnmanaged = "became_unmanaged" // managed/pending -> unmanaged transitions
+	CLDAPQueries     = "ldap_queries"     // service location lookups in AD DS (global catalog)
+	CLDAPFailures    = "ldap_failures"    // of which failed (unreachable, not published, timeout)
+	CDNSQueries      = "dns_queries"      // service location lookups in DNS (SRV, then A)
+	CDNSFailures     = "dns_failures"     // of which failed (unreachable, no record)
+	CFailovers       = "mp_failovers"     // N failed attempts within the window: another MP
+	CRelocated       = "relocations"      // service location runs (start, refresh, failover, port failure)
 )

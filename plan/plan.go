@@ -204,6 +204,9 @@ func LowerWith(s *scenarios.Scenario, opt Options) (*Plan, error) {
 		}
 	}
 	p.Site = site.Config{SiteCode: s.Site.Code}
+	if n := byName[netsim.SiteNode]; len(n.Ifaces) > 0 {
+		p.Site.Location = location(s, n.Ifaces[0].Addr.Addr(), p.MPs)
+	}
 	p.fleets(s, byName, opt.ClientsPerFleet, opt.Shard)
 	p.workers(s, opt.SessionsPerWorker)
 	p.neighbors(s)
@@ -213,9 +216,6 @@ func LowerWith(s *scenarios.Scenario, opt Options) (*Plan, error) {
 	}
 	return p, nil
 }
-
-// siteDomain is the site's DNS domain. TODO(service location): scenarios.Site.Domain.
-const siteDomain = "corp.example"
 
 // network is the scenario's topology in netsim's terms.
 func network(s *scenarios.Scenario) netsim.Spec {
@@ -263,9 +263,9 @@ func mpConfig(s *scenarios.Scenario, i int, addr netip.Addr) mp.Config {
 	return mp.Config{
 		Name:     m.Name,
 		SiteCode: m.Site,
-		Domain:   siteDomain,
+		Domain:   s.Site.Domain,
 		Addr:     addr,
-		Listen:   listen(addr, s.Site.Ports),
+		Listen:   listen(addr, s.InitialSite().Ports),
 		TLS:      mp.TLSConfig{Key: string(m.TLS.Key), Resumption: *m.TLS.Resumption},
 		ServiceTime: mp.ServiceTime{Dist: string(m.ServiceTime.Dist), Mean: agent.Duration(m.ServiceTime.Mean),
 			Min: agent.Duration(m.ServiceTime.Min), Max: agent.Duration(m.ServiceTime.Max)},
@@ -298,6 +298,10 @@ func group(g scenarios.ClientGroup, first int) fleet.Group {
 		Asleep:            g.Asleep,
 		KeepAlive:         agent.Duration(g.NotificationKeepalive),
 		LongPollWait:      agent.Duration(g.LongPollWait),
+		Membership:        string(g.Membership),
+		LocationRefresh:   agent.Duration(g.LocationRefresh),
+		FailoverFailures:  g.MPFailover.Failures,
+		FailoverWindow:    agent.Duration(g.MPFailover.Window),
 	}
 }
 
@@ -308,8 +312,8 @@ func group(g scenarios.ClientGroup, first int) fleet.Group {
 // the ramp spreads the whole scenario's clients (RampOf), as without a shard.
 func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFleet int, shard *Shard) {
 	var mps []fleet.MP
-	for _, m := range p.MPs {
-		mps = append(mps, fleet.MP{Name: m.Name, Addr: m.Addr, Site: m.Site})
+	for i, m := range p.MPs {
+		mps = append(mps, fleet.MP{Name: m.Name, Addr: m.Addr, Site: m.Site, InternetFacing: s.ManagementPoints[i].InternetFacing})
 	}
 	// Global indexes (MACs, GUIDs) follow the scenario's group order.
 	type seg struct {
@@ -352,8 +356,9 @@ func (p *Plan) fleets(s *scenarios.Scenario, nodes map[string]netsim.Node, perFl
 		for part := range parts {
 			lo, hi := part*sg.n/parts, (part+1)*sg.n/parts
 			cfg := fleet.Config{
-				Segment: sg.name, Identities: sg.ids, Offset: lo, RampOf: global, MPs: mps, SitePorts: sitePorts(s.Site.Ports),
-				SiteCode: s.Site.Code, Domain: siteDomain, Seed: s.Seed, Duration: agent.Duration(s.Duration), Ramp: agent.Duration(s.Ramp),
+				Segment: sg.name, Identities: sg.ids, Offset: lo, RampOf: global, MPs: mps, SitePorts: sitePorts(s.InitialSite().Ports),
+				SiteCode: s.Site.Code, Domain: s.Site.Domain, Seed: s.Seed, Duration: agent.Duration(s.Duration), Ramp: agent.Duration(s.Ramp),
+				Location: p.fleetLocation(),
 				// Per-client end states carry who fell back and which port worked.
 				ClientStates: &yes,
 			}

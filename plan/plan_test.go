@@ -3,6 +3,7 @@ package plan
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portlab/portlab/agent/mp"
 	"github.com/portlab/portlab/metrics"
@@ -74,8 +75,16 @@ func TestLowerBuiltins(t *testing.T) {
 		if total != want || p.Clients() != want {
 			t.Errorf("%s: %d clients planned, the scenario has %d", b.Name, total, want)
 		}
-		if len(p.Steps) != len(p.Scenario.Timeline) {
-			t.Errorf("%s: %d steps for %d events", b.Name, len(p.Steps), len(p.Scenario.Timeline))
+		// Each event is a step; a site change is one more when its publication (after
+		// site.publish.delay) falls within the run.
+		wantSteps := len(p.Scenario.Timeline)
+		for _, e := range p.Scenario.Timeline {
+			if e.SitePorts != nil && e.At.D()+p.Scenario.Site.Publish.Delay.D() < p.Duration {
+				wantSteps++
+			}
+		}
+		if len(p.Steps) != wantSteps {
+			t.Errorf("%s: %d steps for %d events, want %d", b.Name, len(p.Steps), len(p.Scenario.Timeline), wantSteps)
 		}
 		for i := 1; i < len(p.Steps); i++ {
 			if p.Steps[i].At < p.Steps[i-1].At {
@@ -90,8 +99,23 @@ func TestLowerBuiltins(t *testing.T) {
 // inherits) move their listeners.
 func TestLowerPortChange(t *testing.T) {
 	p := builtin(t, "port-change")
-	if len(p.Steps) != 2 {
+	if len(p.Steps) != 3 {
 		t.Fatalf("%d steps", len(p.Steps))
+	}
+	// The site republishes the new port in AD DS 10s after the change (at 18s).
+	pub, ok := p.Steps[2].Action.(*Publish)
+	if !ok || p.Steps[2].At != 18*time.Second || !pub.Lagged || pub.Args.Ports == nil || pub.Args.Ports.HTTP != 8080 ||
+		pub.Args.AD != nil || p.Steps[2].Detail != "the site change of 8s reaches AD DS (DNS publication off): http 8080, https 443" {
+		t.Fatalf("step 2 at %v: %+v %q", p.Steps[2].At, p.Steps[2].Action, p.Steps[2].Detail)
+	}
+	if l := p.Site.Location; l == nil || !l.PublishAD || l.PublishDNS || l.Ports.HTTP != 80 || l.Domain != "corp.example" ||
+		l.GC.Port() != 3268 || l.LDAP.Port() != 389 || l.DNS.Port() != 53 || len(l.MPs) != 2 {
+		t.Fatalf("site location %+v", p.Site.Location)
+	}
+	for _, f := range p.Fleets {
+		if f.Config.Location == nil || f.Config.Location.GlobalCatalog != p.Site.Location.GC || f.Config.Domain != "corp.example" {
+			t.Errorf("fleet %s location %+v", f.Segment, f.Config.Location)
+		}
 	}
 	sp, ok := p.Steps[0].Action.(*SitePorts)
 	if !ok || sp.Ports.HTTP.Default != 8080 || p.Steps[0].Detail != "http 80 -> 8080" {

@@ -41,7 +41,7 @@ func TestRescaleExactTotal(t *testing.T) {
 		t.Error("fewer clients than groups must be refused")
 	}
 	s, _ = scenarios.LoadBuiltin("port-change")
-	if err := Rescale(s, 400); err != nil || s.Clients[0].Count != 300 || s.Clients[1].Count != 100 {
+	if err := Rescale(s, 1200); err != nil || s.Clients[0].Count != 600 || s.Clients[1].Count != 200 || s.Clients[2].Count != 400 {
 		t.Errorf("proportions not kept: %+v %v", s.Clients, err)
 	}
 }

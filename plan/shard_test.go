@@ -308,7 +308,7 @@ func TestLowerShardKeepsSchedules(t *testing.T) {
 	for _, st := range whole.Steps {
 		siteWide := false
 		switch a := st.Action.(type) {
-		case *SitePorts, *Firewall:
+		case *SitePorts, *Firewall, *Publish, *DNSRecord: // every shard has its own site server
 			siteWide = true
 		case *Notify:
 			siteWide = a.Args.Group == ""

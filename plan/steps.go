@@ -25,8 +25,23 @@ type Step struct {
 	Kind string
 	// Detail says what the step does, for the console and the result.
 	Detail string
-	// Action is one of *SitePorts, *Reconfigure, *Firewall, *Notify, *Wake, *MPAction.
+	// Action is one of *SitePorts, *Reconfigure, *Firewall, *Notify, *Wake, *MPAction,
+	// *Publish, *DNSRecord.
 	Action any
+}
+
+// Publish changes what the site publishes in AD DS and DNS: a `publish` event of the
+// timeline, or a site change reaching the publication after site.publish.delay (then
+// Change is when the site changed).
+type Publish struct {
+	Args   site.PublishArgs
+	Change time.Duration
+	Lagged bool // the publication of a site change, not an event of its own
+}
+
+// DNSRecord adds a hand-made SRV record.
+type DNSRecord struct {
+	Args site.RecordArgs
 }
 
 // SitePorts changes the site's ports: every MP moves its listeners (secondary sites
@@ -80,7 +95,9 @@ func (p *Plan) steps(s *scenarios.Scenario, shard *Shard) error {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return s.Timeline[order[a]].At < s.Timeline[order[b]].At })
-	ports := s.Site.Ports
+	st0 := s.InitialSite()
+	ports := st0.Ports
+	var lagged []Step
 	for _, i := range order {
 		e := s.Timeline[i]
 		if shard.skipStep(e) {
@@ -89,13 +106,33 @@ func (p *Plan) steps(s *scenarios.Scenario, shard *Shard) error {
 		st := Step{At: e.At.D()}
 		switch {
 		case e.SitePorts != nil:
-			old := ports
-			ports = e.SitePorts.Apply(ports)
+			old, oldCW := ports, st0.CustomWebsite
+			st0 = e.SitePorts.ApplySite(st0, s.Site.CustomWebsite)
+			ports = st0.Ports
 			a := &SitePorts{Ports: ports, Listen: map[string]mp.Listen{}, Fleet: sitePorts(ports)}
 			for _, m := range p.MPs {
 				a.Listen[m.Name] = listen(m.Addr, ports)
 			}
-			st.Kind, st.Detail, st.Action = "site_ports", portsDelta(old, ports), a
+			delta := portsDelta(old, ports)
+			if oldCW != st0.CustomWebsite {
+				cw := "custom website off"
+				if st0.CustomWebsite {
+					cw = "custom website on"
+				}
+				if delta == "no change" {
+					delta = cw
+				} else {
+					delta = cw + ": " + delta
+				}
+			}
+			st.Kind, st.Detail, st.Action = "site_ports", delta, a
+			// The site republishes its new ports after the delay (within the run).
+			if at := e.At.D() + s.Site.Publish.Delay.D(); p.Site.Location != nil && at < s.Duration.D() {
+				pp := publishedPorts(ports)
+				lagged = append(lagged, Step{At: at, Kind: "publish",
+					Detail: fmt.Sprintf("the site change of %s reaches %%s: http %d, https %d", e.At, pp.HTTP, pp.HTTPS),
+					Action: &Publish{Args: site.PublishArgs{Ports: &pp}, Change: e.At.D(), Lagged: true}})
+			}
 		case e.Reconfigure != nil:
 			r := e.Reconfigure
 			g, ok := p.Group(r.Group)
@@ -136,6 +173,22 @@ func (p *Plan) steps(s *scenarios.Scenario, shard *Shard) error {
 				return fmt.Errorf("timeline[%d]: %w", i, err)
 			}
 			st.Kind, st.Detail, st.Action = "wake", fmt.Sprintf("%s %s to UDP %d", e.Wake.Group, e.Wake.Mode, a.Port), a
+		case e.Publish != nil:
+			var a site.PublishArgs
+			var what []string
+			if on, set := e.Publish.AD.Bool(); set {
+				a.AD = &on
+				what = append(what, "AD DS "+string(e.Publish.AD))
+			}
+			if on, set := e.Publish.DNS.Bool(); set {
+				a.DNS = &on
+				what = append(what, "DNS "+string(e.Publish.DNS))
+			}
+			st.Kind, st.Detail, st.Action = "publish", strings.Join(what, ", "), &Publish{Args: a}
+		case e.DNSRecord != nil:
+			r := e.DNSRecord
+			st.Kind, st.Detail = "dns_record", fmt.Sprintf("%s SRV port %d target %s.%s (by hand)", r.Name, r.Port, r.Target, s.Site.Domain)
+			st.Action = &DNSRecord{Args: site.RecordArgs{Name: r.Name, Port: uint16(r.Port), Target: r.Target}}
 		case e.MP != nil:
 			st.Kind, st.Detail = "mp", e.MP.Name+" "+string(e.MP.Action)
 			st.Action = &MPAction{Name: e.MP.Name, Start: e.MP.Action == scenarios.MPStart}
@@ -143,6 +196,38 @@ func (p *Plan) steps(s *scenarios.Scenario, shard *Shard) error {
 			return fmt.Errorf("timeline[%d]: no action", i)
 		}
 		p.Steps = append(p.Steps, st)
+	}
+	if len(lagged) > 0 {
+		p.Steps = append(p.Steps, lagged...)
+		sort.SliceStable(p.Steps, func(a, b int) bool { return p.Steps[a].At < p.Steps[b].At })
+	}
+	// Say where each republication goes, with publication switched on and off as the
+	// timeline goes.
+	ad, dns := *s.Site.Publish.AD, *s.Site.Publish.DNS
+	for i := range p.Steps {
+		a, ok := p.Steps[i].Action.(*Publish)
+		if !ok {
+			continue
+		}
+		if !a.Lagged {
+			if a.Args.AD != nil {
+				ad = *a.Args.AD
+			}
+			if a.Args.DNS != nil {
+				dns = *a.Args.DNS
+			}
+			continue
+		}
+		where := "AD DS and DNS"
+		switch {
+		case ad && !dns:
+			where = "AD DS (DNS publication off)"
+		case !ad && dns:
+			where = "DNS (AD DS publication off)"
+		case !ad && !dns:
+			where = "nobody (AD DS and DNS publication off)"
+		}
+		p.Steps[i].Detail = fmt.Sprintf(p.Steps[i].Detail, where)
 	}
 	return nil
 }

@@ -79,11 +79,12 @@ func HTML(r *Result) ([]byte, error) {
 			}
 			return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
 		},
-		"cpu":   func(c ProcessCost) string { return fmt.Sprintf("%.2f", c.CPUUser+c.CPUSystem) },
-		"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-		"f1":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-		"f2":    func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
-		"upper": strings.ToUpper,
+		"cpu":     func(c ProcessCost) string { return fmt.Sprintf("%.2f", c.CPUUser+c.CPUSystem) },
+		"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+		"f1":      func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"f2":      func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
+		"upper":   strings.ToUpper,
+		"learned": LearnedText,
 	}).ParseFS(templates, "templates/report.html.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("html: parse template: %w", err)
@@ -98,7 +99,7 @@ func HTML(r *Result) ([]byte, error) {
 	sort.SliceStable(page.Requests, func(i, j int) bool { return requestKey(page.Requests[i]) < requestKey(page.Requests[j]) })
 
 	builders := []func(*Result, []TaggedHist) (section, error){
-		clientsSection, latencySection, latencyTimeSection, fallbackSection, notificationSection, costSection, firewallSection,
+		clientsSection, locationSection, latencySection, latencyTimeSection, fallbackSection, notificationSection, costSection, firewallSection,
 	}
 	for _, b := range builders {
 		s, err := b(r, hists)

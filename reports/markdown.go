@@ -50,6 +50,7 @@ func Markdown(r *Result) ([]byte, error) {
 				dist(g.FallbackDelay.P50, g.FallbackDelay.Count), dist(g.FallbackDelay.P99, g.FallbackDelay.Count), portsUsed(g.PortsUsed))
 		}
 	}
+	locationMarkdown(&b, r)
 	if len(r.Requests) > 0 {
 		b.WriteString("\n## Requests\n\nLatency is measured from each request's intended start (no coordinated omission); service time from its actual start.\n\n")
 		b.WriteString("| operation | transport | port | outcome | group | mp | count | latency p50 | p99 | max | service p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n")

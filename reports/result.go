@@ -65,7 +65,8 @@ type Result struct {
 	Prediction []GroupPrediction `json:"prediction,omitempty"`
 	// Shard is set in a shard's result (portlab run --shard) and in a merge of shards
 	// (portlab merge); see shard.go.
-	Shard *Shard `json:"shard,omitempty"`
+	Shard    *Shard        `json:"shard,omitempty"`
+	Location *SiteLocation `json:"location,omitempty"` // the site's AD DS and DNS publication (location.go)
 }
 
 // Environment records where the run happened.
@@ -105,6 +106,11 @@ type GroupOutcome struct {
 	// clients, CCMHTTPSPORT for HTTPS ones): who a reconfiguration reached.
 	Installed   map[int]int  `json:"installed_ports,omitempty"`
 	Transitions []Transition `json:"transitions,omitempty"`
+	// Notification counts the clients whose notification channel is up at the end, by
+	// transport (tcp: online over the notification port; http, https: long polling).
+	Notification map[string]int `json:"notification,omitempty"`
+	// Location is how the group's clients found their MP and ports (location.go).
+	Location *LocationOutcome `json:"location,omitempty"`
 }
 
 // Transition is a count of clients of a group changing state in one second.

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,11 @@ const (
 	DefaultTLSKey            = KeyRSA2048
 	DefaultWakeRetries       = 2
 	DefaultWakeRate          = 1000
+	DefaultDomain            = "corp.example"
+	DefaultPublishDelay      = 10 * time.Second
+	DefaultLocationRefresh   = 30 * time.Second
+	DefaultFailoverFailures  = 5
+	DefaultFailoverWindow    = 20 * time.Second
 )
 
 // AutoSubnetPool is where segments without an explicit subnet get a /24.
@@ -47,6 +53,23 @@ func (s *Scenario) ApplyDefaults() {
 	setInt(&p.HTTPS.Default, DefaultHTTPSPort)
 	setInt(&p.Notification, DefaultNotificationPort)
 	setInt(&p.Wakeup, DefaultWakeupPort)
+	if s.Site.Domain == "" {
+		s.Site.Domain = DefaultDomain
+	}
+	pub := &s.Site.Publish
+	if pub.AD == nil {
+		pub.AD = ptr(true)
+	}
+	if pub.DNS == nil {
+		pub.DNS = ptr(true)
+	}
+	if pub.Delay == nil {
+		pub.Delay = ptr(Duration(DefaultPublishDelay))
+	}
+	setInt(&s.Site.CustomWebsite.HTTP, p.HTTP.Default)
+	setInt(&s.Site.CustomWebsite.HTTPS, p.HTTPS.Default)
+	// What the site systems serve at the start: with the custom website on, its ports.
+	served := s.InitialSite().Ports
 
 	s.allocateSubnets()
 	if s.Site.Segment == "" && len(s.ManagementPoints) > 0 {
@@ -81,11 +104,20 @@ func (s *Scenario) ApplyDefaults() {
 		if g.Scheme == "" {
 			g.Scheme = SchemeHTTP
 		}
-		setInt(&g.HTTPPort, p.HTTP.Default)
-		setInt(&g.HTTPSPort, p.HTTPS.Default)
-		if g.KnowsAlternate == nil {
-			g.KnowsAlternate = ptr(true)
+		setInt(&g.HTTPPort, served.HTTP.Default)
+		setInt(&g.HTTPSPort, served.HTTPS.Default)
+		if g.Membership == "" {
+			g.Membership = MemberDomain
+			if seg := s.segmentByName(g.Segment); seg != nil && seg.Internet {
+				g.Membership = MemberInternet
+			}
 		}
+		if g.KnowsAlternate == nil {
+			g.KnowsAlternate = ptr(g.Membership.ReadsAD())
+		}
+		setDur(&g.LocationRefresh, DefaultLocationRefresh)
+		setInt(&g.MPFailover.Failures, DefaultFailoverFailures)
+		setDur(&g.MPFailover.Window, DefaultFailoverWindow)
 		if g.Notification == "" {
 			g.Notification = NotifyTCP
 		}
@@ -120,6 +152,9 @@ func (s *Scenario) ApplyDefaults() {
 		if n := e.Notify; n != nil && n.Action == "" {
 			n.Action = ActionMachinePolicy
 		}
+		if r := e.DNSRecord; r != nil && r.Name == "" {
+			r.Name = "_mssms_mp_" + strings.ToLower(s.Site.Code) + "._tcp"
+		}
 		if w := e.Wake; w != nil {
 			if w.Mode == "" {
 				w.Mode = WakeUnicast
@@ -130,6 +165,15 @@ func (s *Scenario) ApplyDefaults() {
 			setInt(&w.Rate, DefaultWakeRate)
 		}
 	}
+}
+
+func (s *Scenario) segmentByName(name string) *Segment {
+	for i := range s.Network.Segments {
+		if s.Network.Segments[i].Name == name {
+			return &s.Network.Segments[i]
+		}
+	}
+	return nil
 }
 
 func (s *Scenario) routerDefault(name string) Action {

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/invopop/jsonschema"
@@ -284,3 +285,79 @@ func (o Outcome) JSONSchema() *jsonschema.Schema {
 
 // Values lists the firewall actions.
 func (Action) Values() []string { return strs(Accept, Drop, Reject) }
+
+// Membership is where a client group belongs, which decides its service location
+// sources (DOMAIN.md, "How a client finds its MP").
+type Membership string
+
+// Memberships.
+const (
+	MemberDomain      Membership = "domain"       // MP list, AD DS (the same forest), DNS
+	MemberOtherForest Membership = "other-forest" // MP list, DNS: the site's forest is not theirs
+	MemberWorkgroup   Membership = "workgroup"    // MP list, DNS
+	MemberInternet    Membership = "internet"     // internet-facing MPs only, no AD DS
+)
+
+// Values lists the memberships.
+func (Membership) Values() []string {
+	return strs(MemberDomain, MemberOtherForest, MemberWorkgroup, MemberInternet)
+}
+
+// JSONSchema describes Membership.
+func (m Membership) JSONSchema() *jsonschema.Schema { return enumSchema(m.Values()) }
+
+// ReadsAD reports whether clients of this membership read the site's AD DS publication.
+func (m Membership) ReadsAD() bool { return m == MemberDomain }
+
+// LearnedSource is where a client learned the request ports it uses at the end of a run.
+type LearnedSource string
+
+// Sources of a client's ports.
+const (
+	LearnedInstall LearnedSource = "install" // installed with them (CCMSetup, PORTSWITCH.VBS)
+	LearnedPush    LearnedSource = "push"    // client push, with the site's ports
+	LearnedAD      LearnedSource = "ad"      // read from the AD DS publication
+	LearnedDNS     LearnedSource = "dns"     // from a DNS SRV record
+	LearnedNever   LearnedSource = "never"   // does not use the site's current ports
+)
+
+// Values lists the sources.
+func (LearnedSource) Values() []string {
+	return strs(LearnedInstall, LearnedPush, LearnedAD, LearnedDNS, LearnedNever)
+}
+
+// JSONSchema describes LearnedSource.
+func (l LearnedSource) JSONSchema() *jsonschema.Schema { return enumSchema(l.Values()) }
+
+// Switch is on or off (a YAML boolean is accepted too).
+type Switch string
+
+// Switch values.
+const (
+	On  Switch = "on"
+	Off Switch = "off"
+)
+
+// Values lists on and off.
+func (Switch) Values() []string { return strs(On, Off) }
+
+// UnmarshalText accepts on, off, true and false.
+func (s *Switch) UnmarshalText(b []byte) error {
+	switch v := strings.ToLower(strings.TrimSpace(string(b))); v {
+	case "on", "true":
+		*s = On
+	case "off", "false":
+		*s = Off
+	default:
+		return fmt.Errorf("unknown switch %q (want on or off)", string(b))
+	}
+	return nil
+}
+
+// Bool returns the switch's value and whether it was given.
+func (s Switch) Bool() (on, set bool) { return s == On, s != "" }
+
+// JSONSchema describes Switch: on/off or a boolean.
+func (s Switch) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{OneOf: []*jsonschema.Schema{enumSchema(s.Values()), {Type: "boolean"}}}
+}

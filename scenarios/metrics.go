@@ -31,6 +31,7 @@ const (
 	FMP        Filter = "mp"
 	FRouter    Filter = "router"
 	FRule      Filter = "rule"
+	FSource    Filter = "source"
 )
 
 // MetricSpec describes one gate metric.
@@ -89,6 +90,13 @@ func Metrics() []MetricSpec {
 	plain("late_fraction", UnitFraction, "fraction of planned cycles the load generator started late (its own lag, not the MP's)", FGroup)
 	plain("deferred_fraction", UnitFraction, "fraction of planned cycles started late because the client was still busy with an earlier one (the MP's or the network's slowness)", FGroup)
 	plain("skipped_count", UnitCount, "planned cycles skipped because the client was still busy with earlier ones", FGroup)
+	plain("online_fraction", UnitFraction, "fraction of clients online at the end: their notification session on the notification port (TCP) is up", FGroup)
+	plain("learned_fraction", UnitFraction, "fraction of clients whose request port at the end is the site's, learned by `source` (any but never when absent; never: they do not use the site's port)", FGroup, FSource)
+	dist("follow_time", "site change to the client's first successful request on the new port", FGroup)
+	plain("ldap_query_count", UnitCount, "service location lookups in AD DS (global catalog) by clients", FGroup)
+	plain("ldap_failure_count", UnitCount, "AD DS lookups that failed (unreachable, not published)", FGroup)
+	plain("dns_query_count", UnitCount, "service location lookups in DNS (SRV) by clients", FGroup)
+	plain("dns_failure_count", UnitCount, "DNS lookups that failed (unreachable, no record)", FGroup)
 	plain("rule_packets", UnitCount, "packets counted by a firewall rule", FRouter, FRule)
 	plain("rule_bytes", UnitBytes, "bytes counted by a firewall rule", FRouter, FRule)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })

@@ -116,7 +116,7 @@ func TestOverrideErrors(t *testing.T) {
 		{"unknown-field", []string{"site.ports.htps.default=8443"},
 			"--set #1: site.ports.htps: unknown field `htps` in site.ports", "did you mean `https`?"},
 		{"unknown-field-list-known", []string{"site.zzzzzzzz=1"},
-			"--set #1: site.zzzzzzzz: unknown field `zzzzzzzz` in site", "known fields in site: code, custom_website, ports, secondaries, segment"},
+			"--set #1: site.zzzzzzzz: unknown field `zzzzzzzz` in site", "known fields in site: code, custom_website, domain, ports, publish, secondaries, segment"},
 		{"unknown-top-field", []string{"clinets[stale].count=1"},
 			"--set #1: clinets: unknown field `clinets` at the top level", "did you mean `clients`?"},
 		{"unknown-field-in-item", []string{"clients[stale].cuont=1"},

@@ -296,3 +296,17 @@ func (st *ServiceTime) UnmarshalText(b []byte) error {
 	*st = ServiceTime{Dist: "fixed", Mean: d}
 	return nil
 }
+
+// UnmarshalText reads the shorthand form: `custom_website: true` (on, with the site's
+// own ports) or `false`.
+func (c *CustomWebsite) UnmarshalText(b []byte) error {
+	switch strings.TrimSpace(string(b)) {
+	case "true":
+		*c = CustomWebsite{Enabled: true}
+	case "false":
+		*c = CustomWebsite{}
+	default:
+		return fmt.Errorf("custom_website %q: want true, false or {enabled: true, http: PORT, https: PORT}", string(b))
+	}
+	return nil
+}

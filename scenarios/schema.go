@@ -56,3 +56,12 @@ func (ServiceTime) JSONSchemaExtend(s *jsonschema.Schema) {
 		OneOf:       []*jsonschema.Schema{Duration(0).JSONSchema(), &obj},
 	}
 }
+
+// JSONSchemaExtend allows the shorthand `custom_website: true` beside the mapping form.
+func (CustomWebsite) JSONSchemaExtend(s *jsonschema.Schema) {
+	obj := *s
+	*s = jsonschema.Schema{
+		Description: obj.Description,
+		OneOf:       []*jsonschema.Schema{{Type: "boolean"}, &obj},
+	}
+}

@@ -25,6 +25,8 @@ site:
     https: {default: 443}
     notification: 10123                     # client notification, TCP
     wakeup: 9                               # wake-up packets, UDP
+  domain: corp.example # AD DS and DNS domain (the site server serves both)
+  publish: {ad: true, dns: false, delay: 10s}   # a site change reaches AD DS after 10s
 
 network:
   segments:            # every address comes from 198.18.0.0/15 (RFC 2544)
@@ -42,10 +44,11 @@ management_points:
   - {name: mp1, segment: dc, tls: {key: rsa-2048}, service_time: 2ms}
 
 clients:
-  # Installed with the site's ports (CCMHTTPPORT=80), knows the alternate.
+  # Domain clients (the default membership) read the site's ports from AD DS again
+  # when theirs fails, and know the alternate from there.
   - {group: pushed, count: 300, segment: lan, policy_interval: 5s}
-  # Workgroup clients never read the AD publication: no alternate port.
-  - {group: workgroup, count: 100, segment: lan, policy_interval: 5s, knows_alternate: false}
+  # Workgroup clients never read AD DS: no alternate port, and no new port.
+  - {group: workgroup, count: 100, segment: lan, membership: workgroup, policy_interval: 5s}
 
 timeline:
   - {at: 20s, site_ports: {http: {default: 8081}}}
@@ -54,6 +57,7 @@ timeline:
 gates:
   - {metric: unmanaged_fraction, group: pushed, op: "<=", value: 0}
   - {metric: unmanaged_fraction, group: workgroup, op: ">=", value: 0.99}
+  - {metric: learned_fraction, group: workgroup, source: never, op: ">=", value: 0.99}
   - {metric: latency_p99, operation: policy, outcome: ok, op: "<", value: 250ms}
 `
 

@@ -58,9 +58,38 @@ type Site struct {
 	Segment string `yaml:"segment,omitempty" json:"segment,omitempty"`
 	// Client request, notification and wake-up ports the site publishes.
 	Ports SitePorts `yaml:"ports,omitempty" json:"ports,omitempty"`
-	// Site systems use the custom website (SMSWEB in IIS). Recorded in the result only:
-	// it changes no port in this version (the ports above are what the site serves).
-	CustomWebsite bool `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
+	// Site systems use the custom website (SMSWEB in IIS): `true`, or its ports
+	// `{enabled: true, http: 8008, https: 4433}`. While it is on, every site system
+	// answers on the custom website's ports instead of the default ports above.
+	CustomWebsite CustomWebsite `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
+	// The site's AD DS and DNS domain (default corp.example): the directory's
+	// DC=corp,DC=example, the DNS zone of the MPs' records and the clients' FQDNs.
+	Domain string `yaml:"domain,omitempty" json:"domain,omitempty" jsonschema:"maxLength=253"`
+	// Service location publication: whether the site publishes to AD DS and DNS, and how
+	// long a site change takes to reach them.
+	Publish Publish `yaml:"publish,omitempty" json:"publish,omitempty"`
+}
+
+// CustomWebsite is the site's custom website (SMSWEB): off, or on with its ports.
+type CustomWebsite struct {
+	// The site systems use the custom website.
+	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+	// HTTP request port of the custom website (default: the site's HTTP default port).
+	HTTP int `yaml:"http,omitempty" json:"http,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// HTTPS request port of the custom website (default: the site's HTTPS default port).
+	HTTPS int `yaml:"https,omitempty" json:"https,omitempty" jsonschema:"minimum=1,maximum=65535"`
+}
+
+// Publish is the site's service location publication (the site's "Publish this site in
+// Active Directory Domain Services" and DNS publishing options).
+type Publish struct {
+	// Publish the site and its MPs to AD DS, where domain clients read them (default true).
+	AD *bool `yaml:"ad,omitempty" json:"ad,omitempty"`
+	// Publish the MPs' _mssms_mp_<site>._tcp SRV records in DNS (default true).
+	DNS *bool `yaml:"dns,omitempty" json:"dns,omitempty"`
+	// How long a site change (site_ports, custom_website) takes to reach AD DS and DNS:
+	// the site republishes on its own schedule (default 10s; 0s: at once).
+	Delay *Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
 }
 
 // SitePorts are the ports configured on the site's Ports tab (Configure client communication ports).
@@ -174,6 +203,9 @@ type ManagementPoint struct {
 	// because one process may hold at most 20,000 open files here. The MP's cost is the
 	// sum of its workers.
 	Workers int `yaml:"workers,omitempty" json:"workers,omitempty" jsonschema:"minimum=0,maximum=64"`
+	// Internet-facing MP ("allow intranet and Internet connections"): the only MPs
+	// internet clients use. When no MP is internet-facing, internet clients use any.
+	InternetFacing bool `yaml:"internet_facing,omitempty" json:"internet_facing,omitempty"`
 }
 
 // TLS configures the MP's server certificate, issued by a per-run CA the clients trust.
@@ -213,8 +245,18 @@ type ClientGroup struct {
 	HTTPPort int `yaml:"http_port,omitempty" json:"http_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
 	// HTTPS request port the client was installed with (CCMHTTPSPORT; default the site's HTTPS default).
 	HTTPSPort int `yaml:"https_port,omitempty" json:"https_port,omitempty" jsonschema:"minimum=1,maximum=65535"`
-	// Whether the client knows the site's alternate port (default true). Workgroup,
-	// other-forest and internet clients that never read the AD publication do not.
+	// Where the clients belong, which decides how they find their MP and its ports:
+	// domain (MP list, AD DS, DNS), other-forest and workgroup (MP list, DNS) or internet
+	// (internet-facing MPs only, no AD DS). Default domain; internet on an internet segment.
+	Membership Membership `yaml:"membership,omitempty" json:"membership,omitempty"`
+	// Service location refresh interval, compressed from the real 25 h (default 30s).
+	LocationRefresh Duration `yaml:"location_refresh,omitempty" json:"location_refresh,omitempty"`
+	// MP failover: after this many failed attempts within the window the client runs
+	// service location again and picks another MP at random (default 5 in 20s, the real
+	// 5 in 10 minutes compressed).
+	MPFailover MPFailover `yaml:"mp_failover,omitempty" json:"mp_failover,omitempty"`
+	// Whether the client knows the site's alternate port (default: domain clients do,
+	// from the AD publication; workgroup, other-forest and internet clients do not).
 	KnowsAlternate *bool `yaml:"knows_alternate,omitempty" json:"knows_alternate,omitempty"`
 	// Notification channel: tcp (the notification port, falling back to long polling),
 	// http or https (long polling only), off (default tcp).
@@ -239,6 +281,14 @@ type ClientGroup struct {
 	Asleep bool `yaml:"asleep,omitempty" json:"asleep,omitempty"`
 }
 
+// MPFailover is when a client gives up on its MP.
+type MPFailover struct {
+	// Failed attempts (requests that got no answer or an error) that trigger failover (default 5).
+	Failures int `yaml:"failures,omitempty" json:"failures,omitempty" jsonschema:"minimum=1,maximum=100"`
+	// Window the failures must fall in, counted from the first of them (default 20s).
+	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
+}
+
 // Event is one timeline entry: `at` plus exactly one action.
 type Event struct {
 	// Offset from the start of the run; must lie within the duration.
@@ -255,6 +305,30 @@ type Event struct {
 	Wake *Wake `yaml:"wake,omitempty" json:"wake,omitempty"`
 	// Stop or start a management point.
 	MP *MPAction `yaml:"mp,omitempty" json:"mp,omitempty"`
+	// Turn the site's AD DS or DNS publication off or on (at once, no delay).
+	Publish *PublishChange `yaml:"publish,omitempty" json:"publish,omitempty"`
+	// Add a DNS SRV record by hand, one nobody updates afterwards; a later record with
+	// the same name and target replaces it (the record fixed by hand).
+	DNSRecord *DNSRecord `yaml:"dns_record,omitempty" json:"dns_record,omitempty"`
+}
+
+// PublishChange switches publication to AD DS or DNS; an absent field is unchanged.
+type PublishChange struct {
+	// on or off: the site's objects in CN=System Management.
+	AD Switch `yaml:"ad,omitempty" json:"ad,omitempty"`
+	// on or off: the MPs' _mssms_mp_<site>._tcp SRV records.
+	DNS Switch `yaml:"dns,omitempty" json:"dns,omitempty"`
+}
+
+// DNSRecord is a hand-made management point SRV record.
+type DNSRecord struct {
+	// Owner name, relative to the site's domain or absolute inside it (default
+	// _mssms_mp_<site code>._tcp).
+	Name string `yaml:"name,omitempty" json:"name,omitempty" jsonschema:"maxLength=253"`
+	// The port the record advertises.
+	Port int `yaml:"port" json:"port" jsonschema:"minimum=1,maximum=65535"`
+	// The management point the record points at (its name; the target is <name>.<domain>).
+	Target string `yaml:"target" json:"target"`
 }
 
 // SitePortsChange changes some of the site's ports; absent fields keep their value.
@@ -267,8 +341,9 @@ type SitePortsChange struct {
 	Notification *int `yaml:"notification,omitempty" json:"notification,omitempty" jsonschema:"minimum=1,maximum=65535"`
 	// New wake-up port.
 	Wakeup *int `yaml:"wakeup,omitempty" json:"wakeup,omitempty" jsonschema:"minimum=1,maximum=65535"`
-	// Record that the custom website was turned on or off. It changes no port in this
-	// version: give the new ports with http and https.
+	// Turn the custom website on (every site system moves to its ports, site.custom_website)
+	// or off (back to the default ports the site had before). Ports given in the same
+	// event win.
 	CustomWebsite *bool `yaml:"custom_website,omitempty" json:"custom_website,omitempty"`
 }
 
@@ -356,6 +431,9 @@ type Gate struct {
 	Router string `yaml:"router,omitempty" json:"router,omitempty"`
 	// Only this firewall rule (firewall counters).
 	Rule string `yaml:"rule,omitempty" json:"rule,omitempty"`
+	// Only clients that learned their ports this way (learned_fraction): install, push,
+	// ad, dns or never.
+	Source LearnedSource `yaml:"source,omitempty" json:"source,omitempty"`
 	// Comparison: <, <=, >, >=, ==, !=.
 	Op Comparison `yaml:"op" json:"op"`
 	// Threshold: a number, a fraction or percentage (0.5, 50%), a duration (250ms) or a size (64MiB), as the metric needs.

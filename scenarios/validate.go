@@ -188,7 +188,7 @@ func (v *validator) validate() {
 	}
 	for path := range v.d.zeros {
 		switch path[strings.LastIndexAny(path, ".")+1:] {
-		case "duration", "policy_interval", "heartbeat_interval", "connect_timeout", "notification_keepalive", "longpoll_wait":
+		case "duration", "policy_interval", "heartbeat_interval", "connect_timeout", "notification_keepalive", "longpoll_wait", "location_refresh", "window":
 			v.errf(path, "leave the field out to get the default", "%s must be positive", path[strings.LastIndexAny(path, ".")+1:])
 		}
 	}
@@ -241,7 +241,26 @@ func (v *validator) site() {
 	if !zero {
 		v.sitePorts("site.ports", st.Ports)
 	}
+	for _, f := range []struct {
+		name string
+		port int
+	}{{"http", st.CustomWebsite.HTTP}, {"https", st.CustomWebsite.HTTPS}} {
+		path := "site.custom_website." + f.name
+		if !v.zeroPort(path, "the site's "+strings.ToUpper(f.name)+" default port") && v.written(path) {
+			v.port(path, f.port, false)
+		}
+	}
+	if len(v.d.errs) == before && st.CustomWebsite.Enabled {
+		// The ports the site systems serve at the start are the custom website's.
+		v.sitePorts("site.custom_website", v.s.InitialSite().Ports)
+	}
 	v.sitePortsOK = len(v.d.errs) == before
+	if err := checkDomain(st.Domain); err != nil {
+		v.errf("site.domain", "an AD DS domain's DNS name, such as corp.example", "domain %q: %v", clipMiddle(st.Domain, 80), err)
+	}
+	if d := st.Publish.Delay; d != nil && (*d < 0 || d.D() > MaxDuration) {
+		v.errf("site.publish.delay", "0s publishes at once", "publication delay %s out of range 0s to %s", *d, MaxDuration)
+	}
 	if v.written("site.segment") && v.ref("site.segment", st.Segment, "segment", v.segmentNames()) {
 		if seg := v.segment(st.Segment); seg.Clients.IsValid() {
 			v.errf("site.segment", "put the site server on a segment without a `clients` range", "segment %q is a client segment", st.Segment)
@@ -555,6 +574,16 @@ func (v *validator) clients() {
 			v.errf(path+".https_port", "HTTP and HTTPS need different ports (PORTSWITCH.VBS refuses equal ports)", "https_port %d equals http_port", g.HTTPSPort)
 		}
 		checkEnum(v, path+".notification", g.Notification, "notification transport")
+		checkEnum(v, path+".membership", g.Membership, "membership")
+		v.dur(path+".location_refresh", g.LocationRefresh, 100*time.Millisecond, MaxDuration)
+		v.dur(path+".mp_failover.window", g.MPFailover.Window, 100*time.Millisecond, MaxDuration)
+		fails := g.MPFailover.Failures
+		if v.d.zeros[path+".mp_failover.failures"] {
+			fails = 0
+		}
+		if fails < 1 || fails > 100 {
+			v.errf(path+".mp_failover.failures", "", "failures %d out of range 1 to 100", fails)
+		}
 		v.dur(path+".policy_interval", g.PolicyInterval, 100*time.Millisecond, MaxDuration)
 		v.dur(path+".heartbeat_interval", g.HeartbeatInterval, 100*time.Millisecond, 24*time.Hour)
 		v.dur(path+".connect_timeout", g.ConnectTimeout, 10*time.Millisecond, time.Minute)
@@ -610,7 +639,7 @@ func (v *validator) timeline() {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return v.s.Timeline[order[a]].At < v.s.Timeline[order[b]].At })
-	ports := v.s.Site.Ports
+	site := v.s.InitialSite()
 	durOK := v.s.Duration.D() >= time.Second && v.s.Duration.D() <= MaxDuration
 	for _, i := range order {
 		e := v.s.Timeline[i]
@@ -620,19 +649,39 @@ func (v *validator) timeline() {
 			v.errf(path+".at", "events must happen during the run", "at %s is outside the run (duration %s)", e.At, v.s.Duration)
 		}
 		n := 0
-		for _, set := range []bool{e.SitePorts != nil, e.Reconfigure != nil, e.Firewall != nil, e.Notify != nil, e.Wake != nil, e.MP != nil} {
+		for _, set := range []bool{e.SitePorts != nil, e.Reconfigure != nil, e.Firewall != nil, e.Notify != nil, e.Wake != nil, e.MP != nil,
+			e.Publish != nil, e.DNSRecord != nil} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			v.errf(path, "each event has `at` and exactly one of site_ports, reconfigure, firewall, notify, wake, mp",
+			v.errf(path, "each event has `at` and exactly one of site_ports, reconfigure, firewall, notify, wake, mp, publish, dns_record",
 				"event has %d actions", n)
 		}
 		if c := e.SitePorts; c != nil {
-			ports = c.Apply(ports)
+			site = c.ApplySite(site, v.s.Site.CustomWebsite)
 			if v.sitePortsOK { // otherwise every later state repeats the site's error
-				v.sitePorts(path+".site_ports", ports)
+				v.sitePorts(path+".site_ports", site.Ports)
+			}
+		}
+		if pc := e.Publish; pc != nil && pc.AD == "" && pc.DNS == "" {
+			v.errf(path+".publish", "for example `publish: {ad: off}`", "publish changes nothing: give ad and/or dns (on or off)")
+		}
+		if r := e.DNSRecord; r != nil {
+			p := path + ".dns_record"
+			if err := checkRecordName(r.Name, v.s.Site.Domain); err != nil {
+				v.errf(p+".name", "a name relative to the site's domain, such as _mssms_mp_ps1._tcp", "record name %q: %v", clipMiddle(r.Name, 80), err)
+			}
+			if r.Port == 0 && !v.written(p+".port") {
+				v.errf(p+".port", "the port the record advertises, such as 80", "port is required")
+			} else {
+				v.port(p+".port", r.Port, false)
+			}
+			if r.Target == "" {
+				v.errf(p+".target", "the name of a management point", "target is required")
+			} else {
+				v.ref(p+".target", r.Target, "management point", mps)
 			}
 		}
 		if r := e.Reconfigure; r != nil {
@@ -784,6 +833,9 @@ func (v *validator) gates() {
 		if check(FRouter, g.Router != "", "router") {
 			v.ref(path+".router", g.Router, "router", routers)
 		}
+		if check(FSource, g.Source != "", "source") {
+			checkEnum(v, path+".source", g.Source, "source")
+		}
 		if check(FRule, g.Rule != "", "rule") {
 			if g.Router == "" {
 				v.errf(path+".rule", "add `router:`", "a rule gate needs the router it belongs to")
@@ -871,4 +923,53 @@ func (v *validator) segmentClientsWritten(name string) bool {
 		}
 	}
 	return false
+}
+
+// checkDomain checks a DNS domain name: letters, digits and inner hyphens, 1 to 63
+// bytes a label, 253 in all, no trailing dot.
+func checkDomain(d string) error {
+	if d == "" || len(d) > 253 {
+		return fmt.Errorf("want 1 to 253 characters")
+	}
+	for l := range strings.SplitSeq(d, ".") {
+		if err := checkLabel(l, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLabel checks one DNS label; service labels (_tcp, _mssms_mp_ps1) may hold underscores.
+func checkLabel(l string, underscore bool) error {
+	if l == "" || len(l) > 63 {
+		return fmt.Errorf("label %q: want 1 to 63 characters", clipMiddle(l, 70))
+	}
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return fmt.Errorf("label %q starts or ends with a hyphen", l)
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || underscore && c == '_') {
+			return fmt.Errorf("label %q holds %q: want letters, digits and hyphens", l, string(c))
+		}
+	}
+	return nil
+}
+
+// checkRecordName checks a hand-made record's owner name: relative to domain, or
+// absolute (with or without the trailing dot) inside it.
+func checkRecordName(name, domain string) error {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > 253 {
+		return fmt.Errorf("want 1 to 253 characters")
+	}
+	if strings.HasSuffix(name, ".") && !strings.HasSuffix(strings.ToLower(n), "."+strings.ToLower(domain)) && !strings.EqualFold(n, domain) {
+		return fmt.Errorf("not inside the site's domain %s", domain)
+	}
+	for l := range strings.SplitSeq(n, ".") {
+		if err := checkLabel(l, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/portlab/portlab/metrics"
@@ -71,23 +69,23 @@ type client struct {
 	lastPush  uint64
 	notify    context.CancelFunc
 	notifying string // current notification transport: tcp, http, https or ""
+	loc       locState
 }
 
-type reconf struct{ http, https int }
+type reconf struct {
+	http, https int
+	src         source
+}
 
 // ports returns the request port to try first, its alternate (0: none) and the scheme.
 func (c *client) ports(site SitePorts) (port, alt int) {
-	if c.g.Scheme == "https" {
+	https := c.g.Scheme == "https"
+	if https {
 		port = c.httpsPort
-		if c.g.KnowsAlternate {
-			alt = site.HTTPS.Alternate
-		}
 	} else {
 		port = c.httpPort
-		if c.g.KnowsAlternate {
-			alt = site.HTTP.Alternate
-		}
 	}
+	alt = c.alternate(site, https)
 	if alt == port {
 		alt = 0
 	}
@@ -110,6 +108,8 @@ type job struct {
 	port, alt  int
 	idle       *httpConn
 	pickSeed   uint64
+	loc        locJob
+	regMP      MP // registration goes to the assigned MP
 }
 
 // attempt is one request attempt on one port.
@@ -138,6 +138,7 @@ type cycleResult struct {
 	idle       *httpConn
 	end        time.Time
 	cancelled  bool // the run ended mid-cycle: nothing to judge
+	loc        locResult
 }
 
 // runCycle runs one cycle: location if needed, registration if needed, policy, and a
@@ -169,20 +170,9 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 		return finish(err)
 	}
 	if !res.located {
-		bodies, err := step(metrics.OpLocation, []request{mplist})
-		if err != nil {
-			return finish(fmt.Errorf("client %d: location at %s: %w", c.index, res.mp.Name, err))
+		if err := f.locate(ctx, j, res, step); err != nil {
+			return finish(err)
 		}
-		list, err := wire.ParseMPList(bodies[0])
-		if err != nil {
-			return finish(fmt.Errorf("client %d: location at %s: MPLIST: %w", c.index, res.mp.Name, err))
-		}
-		if c.g.MP == "" {
-			if mp, ok := f.pickFromList(list, j.pickSeed); ok {
-				res.mp = mp
-			}
-		}
-		res.located = true
 	}
 	// reply reads the MP's answer to the message (the last request of a post).
 	reply := func(bodies [][]byte) ([]byte, error) {
@@ -193,10 +183,16 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 		return payload, err
 	}
 	if res.smsid == "" {
-		reqs, err := f.msgs.registration(c, &res.mp, https)
+		// Registration always goes to the assigned MP.
+		reg := res.mp
+		if j.regMP.Name != "" {
+			reg = j.regMP
+		}
+		reqs, err := f.msgs.registration(c, &reg, https)
 		var bodies [][]byte
 		if err == nil {
-			bodies, err = step(metrics.OpRegistration, reqs)
+			bodies, err = f.exchange(ctx, c, res, metrics.OpRegistration, reg, j.port, j.alt, reqs, intended)
+			intended = time.Time{}
 		}
 		var payload []byte
 		if err == nil {
@@ -209,7 +205,7 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 			}
 		}
 		if err != nil {
-			return finish(fmt.Errorf("client %d: registration at %s: %w", c.index, res.mp.Name, err))
+			return finish(fmt.Errorf("client %d: registration at %s: %w", c.index, reg.Name, err))
 		}
 	}
 	var err error
@@ -246,24 +242,6 @@ func (f *Fleet) runCycle(ctx context.Context, j *job) *cycleResult {
 		}
 	}
 	return finish(nil)
-}
-
-// pickFromList picks an MP from an MPLIST at random (seeded). An MPLIST names MPs but
-// carries no addresses or ports: the fleet's MP list resolves the name (as DNS would
-// for a real client); a name it does not know is not picked.
-func (f *Fleet) pickFromList(list []wire.MPListEntry, seed uint64) (MP, bool) {
-	var known []MP
-	for _, e := range list {
-		for _, m := range f.cfg.MPs {
-			if strings.EqualFold(m.Name, e.Name) {
-				known = append(known, m)
-			}
-		}
-	}
-	if len(known) == 0 {
-		return MP{}, false
-	}
-	return known[rand.New(rand.NewPCG(seed, 0x4d504c495354)).IntN(len(known))], true
 }
 
 // runOver reports whether the run's context has ended or reached its deadline: do()

@@ -79,6 +79,9 @@ type Config struct {
 	// Include every client's final state in the final report (default true when the
 	// fleet has at most 20000 clients).
 	ClientStates *bool `json:"client_states,omitempty"`
+	// Location is where clients with a membership look the site up (locate.go); nil:
+	// only the MP list.
+	Location *Location `json:"location,omitempty"`
 }
 
 // MP is one management point as the clients reach it.
@@ -87,6 +90,8 @@ type MP struct {
 	Addr netip.Addr `json:"addr"`
 	Site string     `json:"site,omitempty"`
 	FQDN string     `json:"fqdn,omitempty"` // TLS server name (default Name)
+	// InternetFacing: internet clients may use it (when no MP is, they use any).
+	InternetFacing bool `json:"internet_facing,omitempty"`
 }
 
 // RequestPort is a request port with an optional alternate (0: none).
@@ -150,6 +155,16 @@ type Group struct {
 	LongPollWait Duration `json:"longpoll_wait"`
 	// While long polling after a TCP failure, try TCP again this often (default 30s).
 	TCPRetry Duration `json:"tcp_retry,omitempty"`
+	// Membership decides the service location sources (locate.go): domain,
+	// other-forest, workgroup or internet; empty: the MP list only, no refresh or
+	// failover (benchmarks, and fleets configured without a site server).
+	Membership string `json:"membership,omitempty"`
+	// Service location refresh interval (default 30s) and MP failover: this many failed
+	// attempts within the window (defaults 5 in 20s).
+	LocationRefresh  Duration   `json:"location_refresh,omitempty"`
+	FailoverFailures int        `json:"failover_failures,omitempty"`
+	FailoverWindow   Duration   `json:"failover_window,omitempty"`
+	member           membership // parsed Membership (Normalize)
 	// Bench, when set, replaces the client's cycle by a fixed one (a benchmark against
 	// other load generators: the same request at the same rate and connection pattern).
 	// Not a scenario knob.
@@ -235,6 +250,9 @@ func (c *Config) Normalize() error {
 		}
 		if b := g.Bench; b != nil && (b.Requests < 1 || b.Requests > 100 || len(b.Path) == 0 || b.Path[0] != '/') {
 			return bad("group %s: bench cycle wants 1..100 requests of an absolute path", g.Name)
+		}
+		if err := g.normalizeLocation(); err != nil {
+			return bad("group %s: %v", g.Name, err)
 		}
 		setDur(&g.RequestTimeout, 30*time.Second)
 		setDur(&g.TCPRetry, 30*time.Second)

@@ -45,6 +45,7 @@ type Fleet struct {
 	lastColl time.Time
 	spares   []*metrics.Recorder
 	total    *metrics.Recorder
+	loc      fleetLoc // service location (locate.go)
 }
 
 // ErrNotStarted: the command needs a started fleet.
@@ -85,6 +86,7 @@ func NewFleet(cfg Config, opt Options) (*Fleet, error) {
 			ord++
 		}
 	}
+	f.initLocation()
 	nw := cfg.Workers
 	if nw <= 0 {
 		nw = 2 * runtime.GOMAXPROCS(0)
@@ -197,10 +199,10 @@ func (f *Fleet) Reconfigure(r Reconfigure) (int, error) {
 	if r.Fraction < 0 || r.Fraction > 1 {
 		return 0, fmt.Errorf("reconfigure %s: fraction %v outside [0,1]", r.Group, r.Fraction)
 	}
-	rc := reconf{http: r.HTTPPort, https: r.HTTPSPort}
+	rc := reconf{http: r.HTTPPort, https: r.HTTPSPort, src: srcInstall}
 	if r.Method == "push" {
 		f.mu.Lock()
-		rc = reconf{http: f.site.HTTP.Default, https: f.site.HTTPS.Default}
+		rc = reconf{http: f.site.HTTP.Default, https: f.site.HTTPS.Default, src: srcPush}
 		f.mu.Unlock()
 	}
 	if rc.http == 0 && rc.https == 0 {
@@ -232,9 +234,14 @@ func (f *Fleet) SetSitePorts(p SitePorts) {
 	if p.Notification == 0 {
 		p.Notification = f.site.Notification
 	}
+	var prev followMark
+	if len(f.workers) > 0 {
+		prev = f.workers[0].follow // the same on every worker
+	}
+	mark := f.siteChanged(f.site, p, time.Now(), prev)
 	f.site = p
 	f.mu.Unlock()
-	f.onWorkers(func(w *worker) { w.site = p })
+	f.onWorkers(func(w *worker) { w.site, w.follow = p, mark })
 }
 
 // Selector picks clients by global index, MAC or group (any match selects).
@@ -381,6 +388,9 @@ type ClientState struct {
 	Fallbacks int    `json:"fallbacks,omitempty"` // operations that needed the alternate
 	Failures  int    `json:"consecutive_failures,omitempty"`
 	Notify    string `json:"notification,omitempty"` // transport in use at the end
+	// Learned is where the client learned its request port (install, push, ad, dns),
+	// or never when it is not the site's current one.
+	Learned string `json:"learned,omitempty"`
 }
 
 // Report is the payload of "snapshot" (one interval) and "final" (the whole run) messages.
@@ -513,7 +523,8 @@ func (f *Fleet) Final() (*Report, error) {
 		for _, c := range f.clients {
 			st := ClientState{Index: c.index, Group: c.g.Name, Addr: c.addr.String(), MAC: MACFor(c.index).String(),
 				GUID: c.guid, State: c.state.String(), Asleep: c.asleep, MP: c.mp.Name, LastPort: c.lastPort,
-				HTTPPort: c.httpPort, HTTPSPort: c.httpsPort, Fallbacks: c.fallbacks, Failures: c.consecFail, Notify: c.notifying}
+				HTTPPort: c.httpPort, HTTPSPort: c.httpsPort, Fallbacks: c.fallbacks, Failures: c.consecFail, Notify: c.notifying,
+				Learned: c.learnedName(f.site)}
 			rep.Clients = append(rep.Clients, st)
 		}
 	}

@@ -62,6 +62,7 @@ type worker struct {
 	done    chan struct{}
 	trans   []Transition
 	site    SitePorts
+	follow  followMark // the latest site change clients follow (locate.go)
 }
 
 func (w *worker) send(ev workerEvent) {
@@ -181,15 +182,16 @@ func (w *worker) startCycle(ctx context.Context, c *client, intended, now time.T
 		c.hk++
 		hbDue = true
 	}
-	if !c.located && c.g.MP == "" {
+	lj := w.beforeCycle(c, now)
+	if !c.located && c.g.MP == "" && lj.reason != locFailover {
 		// Location goes to an MP the client finds itself (AD, DNS, SMSMP): here one of
-		// the fleet's MPs at random, seeded.
-		c.mp = f.cfg.MPs[int(unitFloat(f.cfg.Seed, c.index, 3+uint64(c.mpPicks))*float64(len(f.cfg.MPs)))]
+		// the MPs it may use at random, seeded (failover picked another already).
+		c.mp = f.pickMP(c, "")
 	}
 	port, alt := c.ports(w.site)
 	j := &job{c: c, intended: intended, located: c.located, smsid: c.smsid, policies: c.policies, heartbeat: hbDue,
 		polPayload: c.polPayload, polSMSID: c.polSMSID,
-		mp: c.mp, port: port, alt: alt, idle: c.idle,
+		mp: c.mp, port: port, alt: alt, idle: c.idle, loc: lj, regMP: f.assignedMP(c),
 		pickSeed: uint64(f.cfg.Seed)<<20 ^ uint64(c.index)<<8 ^ uint64(c.mpPicks)}
 	if !c.located {
 		c.mpPicks++
@@ -243,6 +245,7 @@ func (w *worker) apply(ctx context.Context, ev workerEvent) {
 		}()
 		c.located, c.mp, c.smsid, c.policies = r.located, r.mp, r.smsid, r.policies
 		c.polPayload, c.polSMSID = r.polPayload, r.polSMSID
+		w.afterCycle(ctx, c, r)
 		if r.port != 0 {
 			c.lastPort = r.port
 		}
@@ -364,6 +367,7 @@ func (w *worker) reconfigure(ctx context.Context, c *client, now time.Time) {
 	if r.https != 0 {
 		c.httpsPort = r.https
 	}
+	c.loc.learned = r.src
 	w.rec.Add(metrics.CReconfigured, c.g.Name, 1)
 	w.transition(c, now, "", "reconfigured")
 	if !c.busy {

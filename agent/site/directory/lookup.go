@@ -137,13 +137,23 @@ func Lookup(ctx context.Context, conn net.Conn, domain, siteCode string) (Result
 	}
 	res.SourceForest = sites.Entries[0].GetEqualFoldAttributeValue("mSSMSSourceForest")
 
+	if err := searchMPs(l, sm, code, &res); err != nil {
+		return fail("mp", err)
+	}
+	_ = l.Unbind()
+	return res, nil
+}
+
+// searchMPs reads the site's MP objects under the System Management container sm into
+// res (MPs, Skipped, Ports).
+func searchMPs(l *ldap.Conn, sm, code string, res *Result) error {
 	mps, err := l.Search(ldap.NewSearchRequest(sm, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(&(objectClass=mSSMSManagementPoint)(mSSMSSiteCode="+ldap.EscapeFilter(code)+"))", lookupAttrs, nil))
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-		return fail("mp", fmt.Errorf("%s: %w", sm, ErrNotPublished))
+		return fmt.Errorf("%s: %w", sm, ErrNotPublished)
 	}
 	if err != nil {
-		return fail("mp", err)
+		return err
 	}
 	var firstErr error
 	for _, e := range mps.Entries {
@@ -159,13 +169,12 @@ func Lookup(ctx context.Context, conn net.Conn, domain, siteCode string) (Result
 	}
 	if len(res.MPs) == 0 {
 		if firstErr != nil {
-			return fail("mp", fmt.Errorf("%s: %w: %w", code, ErrNoMP, firstErr))
+			return fmt.Errorf("%s: %w: %w", code, ErrNoMP, firstErr)
 		}
-		return fail("mp", fmt.Errorf("%s: %w", code, ErrNoMP))
+		return fmt.Errorf("%s: %w", code, ErrNoMP)
 	}
 	res.Ports = sitePorts(res.MPs)
-	_ = l.Unbind()
-	return res, nil
+	return nil
 }
 
 func mustNormalizeDN(dn string) string {
