@@ -28,7 +28,7 @@ type openSeries struct {
 
 func newIntervals(length int) *intervals {
 	return &intervals{length: max(1, length), open: map[int]map[string]*openSeries{},
-		kinds: map[string]bool{metrics.Latency: true, metrics.FallbackDelay: true, metrics.PushLatency: true, metrics.TimeToManaged: true}}
+		kinds: map[string]bool{metrics.Latency: true, metrics.FallbackDelay: true, metrics.PushLatency: true, metrics.TimeToManaged: true, metrics.FollowTime: true}}
 }
 
 // add merges one snapshot that ended sec seconds after the load started.

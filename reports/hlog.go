@@ -26,6 +26,7 @@ const (
 	KindFallbackDelay = "fallback_delay"
 	KindPushLatency   = "push_latency"
 	KindTimeToManaged = "time_to_managed"
+	KindFollowTime    = "follow_time"
 )
 
 // ErrCorrupt is matched (errors.Is) when a result's data cannot be what a run wrote: a

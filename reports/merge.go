@@ -155,6 +155,7 @@ func Merge(in []MergeInput) (*Result, error) {
 		return slices.Index(order.groups, out.Prediction[i].Group) < slices.Index(order.groups, out.Prediction[j].Group)
 	})
 	mergeGroups(out, shards, order)
+	mergeLocation(out, shards)
 	mergeSeries(out, shards)
 	mergeFirewall(out, shards)
 	mergeCost(out, shards, order)
@@ -645,4 +646,43 @@ func mergeEvents(out *Result, shards []MergeInput) {
 		}
 	}
 	sort.SliceStable(out.Timeline, func(i, j int) bool { return out.Timeline[i].T < out.Timeline[j].T })
+}
+
+// mergeLocation sums what each shard's own site server served (every shard publishes
+// the same site, so the publication itself is the first shard's): LDAP counters by
+// listener kind, DNS counters.
+func mergeLocation(out *Result, shards []MergeInput) {
+	for _, x := range shards {
+		l := x.Result.Location
+		if l == nil {
+			continue
+		}
+		if out.Location == nil {
+			c := *l
+			c.LDAP = append([]LDAPListener(nil), l.LDAP...)
+			out.Location = &c
+			continue
+		}
+		for _, ln := range l.LDAP {
+			i := slices.IndexFunc(out.Location.LDAP, func(o LDAPListener) bool { return o.Kind == ln.Kind })
+			if i < 0 {
+				out.Location.LDAP = append(out.Location.LDAP, ln)
+				continue
+			}
+			o := &out.Location.LDAP[i]
+			o.Conns += ln.Conns
+			o.Searches += ln.Searches
+			o.Entries += ln.Entries
+			o.NoSuchObject += ln.NoSuchObject
+			o.Errors += ln.Errors
+		}
+		d, s := &out.Location.DNS, l.DNS
+		d.Queries += s.Queries
+		d.SRV += s.SRV
+		d.A += s.A
+		d.Answers += s.Answers
+		d.NXDomain += s.NXDomain
+		d.Refused += s.Refused
+		d.TCP += s.TCP
+	}
 }

@@ -350,3 +350,25 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+// Each shard has its own site server: what they served adds up; the publication is the
+// site's, the same in every shard.
+func TestMergeLocation(t *testing.T) {
+	shard := func(conns, queries uint64) MergeInput {
+		return MergeInput{Result: &Result{Location: &SiteLocation{Domain: "corp.example", PublishAD: true, HTTP: 8080,
+			LDAP: []LDAPListener{{Addr: "198.19.1.3:389", Kind: "ldap", Conns: 1}, {Addr: "198.19.1.3:3268", Kind: "gc", Conns: conns, Searches: conns}},
+			DNS:  DNSCounters{Queries: queries, SRV: queries}}}}
+	}
+	out := &Result{}
+	mergeLocation(out, []MergeInput{shard(10, 5), {Result: &Result{}}, shard(32, 7)})
+	l := out.Location
+	if l == nil || l.Domain != "corp.example" || l.HTTP != 8080 || !l.PublishAD {
+		t.Fatalf("merged publication %+v", l)
+	}
+	if len(l.LDAP) != 2 || l.LDAP[1].Conns != 42 || l.LDAP[1].Searches != 42 || l.LDAP[0].Conns != 2 || l.DNS.Queries != 12 || l.DNS.SRV != 12 {
+		t.Errorf("merged counters %+v %+v", l.LDAP, l.DNS)
+	}
+	if s := shard(1, 1); s.Result.Location.LDAP[1].Conns != 1 {
+		t.Error("merging changed a shard's own result")
+	}
+}

@@ -122,7 +122,7 @@ func OwnFile(name string) bool {
 	if tag, ok := strings.CutSuffix(name, ".hgrm"); ok {
 		kind, _, _ := strings.Cut(tag, ".")
 		switch kind {
-		case KindLatency, KindServiceTime, KindFallbackDelay, KindPushLatency, KindTimeToManaged:
+		case KindLatency, KindServiceTime, KindFallbackDelay, KindPushLatency, KindTimeToManaged, KindFollowTime:
 			return true
 		}
 	}
