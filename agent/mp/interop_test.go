@@ -73,6 +73,10 @@ func TestMain(m *testing.M) {
 		serveMinimal(spec)
 		os.Exit(0)
 	}
+	if os.Getenv(minimalNotifyEnv) == "1" {
+		serveMinimalNotify()
+		os.Exit(0)
+	}
 	if os.Getenv(agentEnv) == "1" {
 		os.Exit(runTestAgent())
 	}
