@@ -148,7 +148,7 @@ func serveMinimalNotify() {
 				if _, err := io.ReadFull(r, hdr[:]); err != nil {
 					return
 				}
-				if _, err := r.Discard(int(uint32(hdr[1])<<24|uint32(hdr[2])<<16|uint32(hdr[3])<<8|uint32(hdr[4]))); err != nil {
+				if _, err := r.Discard(int(uint32(hdr[1])<<24 | uint32(hdr[2])<<16 | uint32(hdr[3])<<8 | uint32(hdr[4]))); err != nil {
 					return
 				}
 				answer := wire.FrameKeepAliveOK
