@@ -716,58 +716,26 @@ func parseHeader(doc []byte, tmp *[]byte) (MsgHeader, error) {
 }
 
 func parseHooks(s *xmlScanner, hooks xmlToken, h *MsgHeader, tmp *[]byte) error {
-	if hooks.empty {
-		return nil
-	}
-	for {
-		t, err := s.next()
-		if err != nil {
-			return err
-		}
-		if t.kind == xmlEnd {
-			return nil
-		}
-		if t.kind != xmlStart {
-			continue
-		}
+	return s.eachChild(hooks, func(t xmlToken) error {
 		name, _ := attr(t.attrs, "Name")
 		switch string(name) {
 		case HookZlib:
 			h.Compressed = true
-			err = s.skip(t)
+			return s.skip(t)
 		case HookClientAuth:
-			err = parseClientAuth(s, t, &h.ClientAuth, tmp)
-		default:
-			err = s.skip(t)
+			return parseClientAuth(s, t, &h.ClientAuth, tmp)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return s.skip(t)
+	})
 }
 
 func parseClientAuth(s *xmlScanner, hook xmlToken, a *ClientAuth, tmp *[]byte) error {
-	if hook.empty {
-		return nil
-	}
-	for {
-		t, err := s.next()
-		if err != nil {
-			return err
-		}
-		if t.kind == xmlEnd {
-			return nil
-		}
-		if t.kind != xmlStart {
-			continue
-		}
+	return s.eachChild(hook, func(t xmlToken) error {
 		if string(t.name) != "Property" {
-			if err := s.skip(t); err != nil {
-				return err
-			}
-			continue
+			return s.skip(t)
 		}
 		name, _ := attr(t.attrs, "Name")
+		var err error
 		if *tmp, err = s.text((*tmp)[:0], t); err != nil {
 			return err
 		}
@@ -788,35 +756,22 @@ func parseClientAuth(s *xmlScanner, hook xmlToken, a *ClientAuth, tmp *[]byte) e
 		case "Token":
 			a.Token = v
 		}
-	}
+		return nil
+	})
 }
 
 func parseReplyCaps(s *xmlScanner, caps xmlToken, h *MsgHeader, tmp *[]byte) error {
-	if caps.empty {
+	return s.eachChild(caps, func(t xmlToken) error {
+		if string(t.name) != "AllowRegistrationReset" {
+			return s.skip(t)
+		}
+		var err error
+		if *tmp, err = s.text((*tmp)[:0], t); err != nil {
+			return err
+		}
+		h.AllowRegistrationReset = intern(bytes.TrimSpace(*tmp))
 		return nil
-	}
-	for {
-		t, err := s.next()
-		if err != nil {
-			return err
-		}
-		if t.kind == xmlEnd {
-			return nil
-		}
-		if t.kind != xmlStart {
-			continue
-		}
-		if string(t.name) == "AllowRegistrationReset" {
-			if *tmp, err = s.text((*tmp)[:0], t); err != nil {
-				return err
-			}
-			h.AllowRegistrationReset = intern(bytes.TrimSpace(*tmp))
-			continue
-		}
-		if err := s.skip(t); err != nil {
-			return err
-		}
-	}
+	})
 }
 
 // firstElement returns the root element's start tag.

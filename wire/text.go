@@ -15,58 +15,33 @@ import (
 // appendUTF16 appends s (UTF-8; invalid bytes become U+FFFD) as UTF-16LE. ASCII, the
 // usual text (a client's header is mostly hex signatures), is written by index into
 // room grown once; the first other byte hands the rest to the general loop.
-func appendUTF16(dst []byte, s string) []byte {
-	n := len(dst)
-	dst = slices.Grow(dst, 2*len(s))[:n+2*len(s)]
-	out := dst[n:]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			return appendUTF16Rest(dst[:n+2*i], s[i:])
-		}
-		out[2*i], out[2*i+1] = c, 0
-	}
-	return dst
-}
-
-func appendUTF16Rest(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			dst = append(dst, c, 0)
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		i += n
-		dst = appendRune16(dst, r)
-	}
-	return dst
-}
+func appendUTF16(dst []byte, s string) []byte { return appendUTF16Of(dst, s) }
 
 // appendUTF16Bytes is appendUTF16 for a byte slice.
-func appendUTF16Bytes(dst []byte, s []byte) []byte {
+func appendUTF16Bytes(dst []byte, s []byte) []byte { return appendUTF16Of(dst, s) }
+
+func appendUTF16Of[T string | []byte](dst []byte, s T) []byte {
 	n := len(dst)
 	dst = slices.Grow(dst, 2*len(s))[:n+2*len(s)]
 	out := dst[n:]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= utf8.RuneSelf {
-			dst = dst[:n+2*i]
-			for j := i; j < len(s); {
-				c := s[j]
-				if c < utf8.RuneSelf {
-					dst = append(dst, c, 0)
-					j++
-					continue
-				}
-				r, w := utf8.DecodeRune(s[j:])
-				j += w
-				dst = appendRune16(dst, r)
-			}
-			return dst
+		if c < utf8.RuneSelf {
+			out[2*i], out[2*i+1] = c, 0
+			continue
 		}
-		out[2*i], out[2*i+1] = c, 0
+		dst = dst[:n+2*i]
+		for j := i; j < len(s); {
+			if c := s[j]; c < utf8.RuneSelf {
+				dst = append(dst, c, 0)
+				j++
+				continue
+			}
+			r, w := utf8.DecodeRune([]byte(s[j:min(len(s), j+utf8.UTFMax)]))
+			j += w
+			dst = appendRune16(dst, r)
+		}
+		return dst
 	}
 	return dst
 }

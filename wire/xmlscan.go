@@ -163,6 +163,29 @@ func (s *xmlScanner) next() (xmlToken, error) {
 	}
 }
 
+// eachChild calls fn for each child element of parent (a start tag just read) until
+// parent's end, passing over text and comments between them; fn must consume the child
+// it is given (read it to its end, or skip it).
+func (s *xmlScanner) eachChild(parent xmlToken, fn func(xmlToken) error) error {
+	if parent.empty {
+		return nil
+	}
+	for {
+		t, err := s.next()
+		if err != nil {
+			return err
+		}
+		switch t.kind {
+		case xmlEnd:
+			return nil
+		case xmlStart:
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // text returns the unescaped text content of the element whose start tag was just
 // returned, appended to dst; child elements are skipped (their text ignored).
 func (s *xmlScanner) text(dst []byte, start xmlToken) ([]byte, error) {
