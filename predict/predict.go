@@ -63,6 +63,9 @@ type Cohort struct {
 	// Channel is the notification channel at the end; Pushes what each push does.
 	Channel string
 	Pushes  []Push
+	// Learned is where the clients' request port came from at the end (install, push,
+	// ad, dns; never: not the site's port).
+	Learned scenarios.LearnedSource
 }
 
 // Push is one notification push to a cohort.
@@ -87,8 +90,17 @@ type CycleResult struct {
 	// Uncertain: the rules cannot tell (it depends on random choices or rates); Why says.
 	Uncertain bool
 	Rule, Why string
-	// Cost is how long a failed cycle takes (connect timeouts of dropped SYNs add up).
+	// Cost is how long a failed cycle takes (connect timeouts of dropped SYNs add up);
+	// for a success that waits for the clients to locate again (Relocate), how long each
+	// of the cycles that fail until then takes.
 	Cost time.Duration
+	// Port is the port that works (OK).
+	Port int
+	// Relocate is how many failed cycles the clients go through before they locate again
+	// and get to the port that works (0: at once, or at the next cycle).
+	Relocate int
+	// adopt is what the cohort takes from the source of the port that works.
+	adopt func(c *Client)
 }
 
 // World is the state of the simulated site and network at one moment.
@@ -100,7 +112,9 @@ type World struct {
 	// Firewalls by router, as they are now (a router without a firewall is absent).
 	Firewalls map[string]netsim.Firewall
 	// Down are the MPs stopped now.
-	Down  map[string]bool
+	Down map[string]bool
+	// Pub is what the site server publishes for service location now (location.go).
+	Pub   Publication
 	paths map[string][]string
 }
 
@@ -122,14 +136,28 @@ type Client struct {
 	Group    *scenarios.ClientGroup // the group as run (defaults filled)
 	Plan     plan.Group
 	From, To int
-	// Installed request ports (CCMHTTPPORT, CCMHTTPSPORT) and how they got there.
+	// Request ports the clients hold (CCMHTTPPORT, CCMHTTPSPORT) and how they got there.
 	HTTPPort, HTTPSPort int
-	Installed           string // "at install", "by push at 9s", ...
-	Asleep              bool
+	Installed           string                  // "at install", "by push at 9s", "from AD DS at 18s", ...
+	Source              scenarios.LearnedSource // install, push, ad, dns
+	// ADAlt are the alternates (HTTP, HTTPS) a domain client knows: AD DS's, as it
+	// last read them.
+	ADAlt [2]int
+	// Reread: a domain client whose last cycle failed reads AD DS at its next one.
+	Reread bool
+	Asleep bool
 }
 
 // Count is the number of clients in the cohort.
 func (c *Client) Count() int { return c.To - c.From }
+
+// port is the request port the clients hold for scheme.
+func (c *Client) port(scheme string) int {
+	if scheme == "https" {
+		return c.HTTPSPort
+	}
+	return c.HTTPPort
+}
 
 // Predict predicts every group of a lowered scenario with the default rules.
 func Predict(p *plan.Plan) *Prediction { return PredictWith(p, DefaultRules()) }
@@ -178,12 +206,23 @@ func predictGroup(p *plan.Plan, rules Rules, pg plan.Group) Group {
 		if cuts[i] == cuts[i-1] {
 			continue
 		}
+		alt := p.Scenario.InitialSite().Ports
 		c := &Client{Group: sg, Plan: pg, From: cuts[i-1], To: cuts[i],
-			HTTPPort: sg.HTTPPort, HTTPSPort: sg.HTTPSPort, Installed: "at install", Asleep: sg.Asleep}
+			HTTPPort: sg.HTTPPort, HTTPSPort: sg.HTTPSPort, Installed: "at install", Source: scenarios.LearnedInstall,
+			ADAlt: [2]int{alt.HTTP.Alternate, alt.HTTPS.Alternate}, Asleep: sg.Asleep}
 		g.Cohorts = append(g.Cohorts, predictCohort(p, rules, c))
 	}
 	g.summarise()
 	g.notification()
+	if g.Predicted != reports.OutcomeUncertain {
+		var srcs []string
+		for _, c := range g.Cohorts {
+			srcs = append(srcs, string(c.Learned))
+		}
+		if u := uniq(srcs); len(u) == 1 {
+			g.Learned = u[0]
+		}
+	}
 	return g
 }
 
@@ -235,7 +274,8 @@ func scenarioGroup(s *scenarios.Scenario, name string) *scenarios.ClientGroup {
 
 // newWorld is the world at the start of the run.
 func newWorld(p *plan.Plan) *World {
-	w := &World{Plan: p, Ports: p.Scenario.Site.Ports, Firewalls: map[string]netsim.Firewall{}, Down: map[string]bool{}, paths: map[string][]string{}}
+	w := &World{Plan: p, Ports: p.Scenario.InitialSite().Ports, Firewalls: map[string]netsim.Firewall{}, Down: map[string]bool{},
+		Pub: newPublication(p), paths: map[string][]string{}}
 	for _, r := range p.Net.Routers {
 		if r.Firewall != nil {
 			w.Firewalls[r.Name] = *r.Firewall
@@ -273,7 +313,17 @@ func events(p *plan.Plan, c *Client) []event {
 					c.HTTPSPort = args.HTTPSPort
 				}
 				c.Installed = fmt.Sprintf("by %s at %s", args.Method, fmtDur(at))
+				c.Source = scenarios.LearnedInstall
+				if args.Method == string(scenarios.MethodPush) {
+					c.Source = scenarios.LearnedPush
+				}
 			}})
+		case *plan.Publish:
+			at := st.At
+			evs = append(evs, event{at: at, label: "publish " + st.Detail, apply: func(w *World, _ *Client) { w.Pub.publish(a, at) }})
+		case *plan.DNSRecord:
+			args, at, code := a.Args, st.At, p.Scenario.Site.Code
+			evs = append(evs, event{at: at, label: "dns_record " + st.Detail, apply: func(w *World, _ *Client) { w.Pub.addRecord(args, code, at) }})
 		case *plan.Wake:
 			if a.Group == c.Plan.Name {
 				evs = append(evs, event{at: st.At, label: "wake " + st.Detail, wake: a})
@@ -314,7 +364,9 @@ func predictCohort(p *plan.Plan, rules Rules, c *Client) Cohort {
 		}
 	}
 	if !c.Asleep {
+		locateAD(w, c) // a domain client's first location reads AD DS
 		co.Story[0].Cycle = Cycle(rules, w, c)
+		afterCycle(w, c, co.Story[0].Cycle)
 		setUp()
 	}
 	unknown := ""
@@ -359,13 +411,18 @@ func predictCohort(p *plan.Plan, rules Rules, c *Client) Cohort {
 				continue
 			}
 			c.Asleep = false
+			locateAD(w, c) // awake, it locates
 			// The site server sends at its rate: the cohort's last packet leaves then.
 			rate := max(1.0, ev.wake.Send.Rate)
 			woke = ev.at + time.Duration(float64(c.To)/rate*float64(time.Second))
 		}
 		m := Moment{At: w.At, Change: ev.label, Asleep: c.Asleep}
 		if !c.Asleep {
+			if c.Reread {
+				locateAD(w, c) // over whatever the change installed
+			}
 			m.Cycle = Cycle(rules, w, c)
+			afterCycle(w, c, m.Cycle)
 		}
 		co.Story = append(co.Story, m)
 		// Firewall changes leave an established TCP session alone; anything else (a
@@ -381,6 +438,7 @@ func predictCohort(p *plan.Plan, rules Rules, c *Client) Cohort {
 		}
 	}
 	co.Channel = chanDesc
+	co.Learned = learned(w, c)
 	if unknown != "" {
 		co.Outcome, co.Rule, co.Why = reports.OutcomeUncertain, "unmodelled-step", unknown
 		return co
@@ -394,6 +452,38 @@ func predictCohort(p *plan.Plan, rules Rules, c *Client) Cohort {
 		co.Why = wakeWhy + "; then " + co.Why
 	}
 	return co
+}
+
+// afterCycle is what a cycle leaves the cohort with: the ports it learned where it
+// succeeded; after a failure a domain client reads AD DS again (and takes what it
+// publishes, working or not).
+func afterCycle(w *World, c *Client, r CycleResult) {
+	switch {
+	case r.Uncertain:
+	case r.OK:
+		if r.adopt != nil {
+			r.adopt(c)
+		}
+		c.Reread = false
+	default:
+		c.Reread = readsAD(c) && w.Pub.Served
+		if c.Reread {
+			locateAD(w, c)
+		}
+	}
+}
+
+// learned is where the cohort's request port came from at the end, as the run counts
+// it: never when the port of its scheme is not the site's default.
+func learned(w *World, c *Client) scenarios.LearnedSource {
+	want := w.Ports.HTTP.Default
+	if c.Group.Scheme == scenarios.SchemeHTTPS {
+		want = w.Ports.HTTPS.Default
+	}
+	if c.port(string(c.Group.Scheme)) != want {
+		return scenarios.LearnedNever
+	}
+	return c.Source
 }
 
 // endState judges the end of the run from the cohort's story: the last moment's cycle
@@ -430,6 +520,27 @@ func endState(p *plan.Plan, c *Client, story []Moment, start time.Duration) (out
 			if ready := at + prev.Cost + gapMax + margin; ready > d {
 				return reports.OutcomeUncertain, "time-to-managed", fmt.Sprintf("%s; but from %s on there is less than a cycle (%s) before the end at %s",
 					last.Cycle.Why, fmtDur(at), fmtDur(prev.Cost+gapMax), fmtDur(d))
+			}
+		}
+		if k := last.Cycle.Relocate; k > 0 {
+			// The port that works is one they get to only when they locate again: after k
+			// failed cycles from when their port began to fail (at once if that was
+			// before their first success: they have located nowhere yet).
+			failFrom, located := at, false
+			for i := len(awake) - 2; i >= 0; i-- {
+				if awake[i].Cycle.OK {
+					located = true
+					break
+				}
+				failFrom = max(awake[i].At, start)
+			}
+			if located {
+				cost := max(gapMax, last.Cycle.Cost)
+				relocated := failFrom + gapMax + time.Duration(k-1)*cost + last.Cycle.Cost
+				if ready := max(at, relocated) + gapMax + margin; ready > d {
+					return reports.OutcomeUncertain, "time-to-managed", fmt.Sprintf("%s; but they get there only by about %s, too close to the end at %s",
+						last.Cycle.Why, fmtDur(ready), fmtDur(d))
+				}
 			}
 		}
 		if first := start + ramp + margin; first > d {

@@ -59,22 +59,57 @@ func checkOutcomes(t *testing.T, pr *Prediction, want map[string]string) {
 // The built-ins tell their stories; the prediction tells the same ones, from the
 // scenario alone. (The end-to-end tests check the same predictions against real runs.)
 func TestBuiltins(t *testing.T) {
+	// Measured by `portlab run NAME` (the end-to-end tests check each run agrees): every
+	// group's outcome, and where its clients had their port from at the end.
 	for name, want := range map[string]map[string]string{
-		"port-change":        {"pushed": "managed/installed-port", "stale": "unmanaged/mp-listens"},
-		"blocked-443":        {"intranet": "managed/installed-port", "internet": "unmanaged/firewall-path"},
-		"fallback-alternate": {"dropped": "managed/alternate", "rejected": "managed/alternate"},
-		"wake-up": {"bcast-a": "managed/installed-port", "ucast-a": "managed/installed-port", "bcast-b": "asleep/wake-delivery",
-			"ucast-b": "asleep/wake-delivery", "bcast-c": "asleep/wake-firewall"},
-		"notification-cost": {"tcp": "managed/installed-port", "http-poll": "managed/installed-port", "https-poll": "managed/installed-port",
-			"port80": "managed/installed-port", "port8080": "managed/installed-port"},
+		"ad-port-change": {"domain": "managed/ad-published/ad", "workgroup": "unmanaged/publish-off/never",
+			"internet": "unmanaged/mp-listens/never", "branch": "unmanaged/gc-blocked/never"},
+		"stale-dns-srv": {"workgroup": "managed/dns-srv/dns", "domain": "managed/ad-published/ad"},
+		"custom-website": {"domain": "managed/ad-published/ad", "domain-https": "managed/ad-published/ad",
+			"workgroup": "unmanaged/publish-off/never", "secondary": "managed/ad-published/ad"},
+		"notification-blocked": {"open": "managed/installed-port/install", "blocked": "managed/installed-port/install"},
+		"port-change": {"pushed": "managed/installed-port/push", "stale": "unmanaged/publish-off/never",
+			"domain": "managed/ad-published/ad"},
+		// The intranet's domain clients read AD DS after their first failure, and take
+		// its 443 over the 8443 ccmsetup installs, until the site republishes at 18s.
+		"blocked-443":        {"intranet": "managed/ad-published/ad", "internet": "unmanaged/firewall-path/install"},
+		"fallback-alternate": {"dropped": "managed/alternate/install", "rejected": "managed/alternate/install"},
+		"wake-up": {"bcast-a": "managed/installed-port/install", "ucast-a": "managed/installed-port/install",
+			"bcast-b": "asleep/wake-delivery/install", "ucast-b": "asleep/wake-delivery/install", "bcast-c": "asleep/wake-firewall/install"},
+		"notification-cost": {"tcp": "managed/installed-port/install", "http-poll": "managed/installed-port/install",
+			"https-poll": "managed/installed-port/install", "port80": "managed/installed-port/install",
+			// A workgroup client keeps the 8080 it was installed with: not the site's default.
+			"port8080": "managed/installed-port/never"},
+		"mp-capacity": {"clients": "managed/installed-port/install"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := scenarios.LoadBuiltin(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkOutcomes(t, Predict(lower(t, s)), want)
+			pr := Predict(lower(t, s))
+			got := map[string]string{}
+			for _, g := range pr.Groups {
+				got[g.Group] = g.Predicted + "/" + g.Rule + "/" + g.Learned
+			}
+			for g, w := range want {
+				if got[g] != w {
+					var b bytes.Buffer
+					pr.Table(&b, true)
+					t.Errorf("%s: predicted %s, want %s\n%s", g, got[g], w, b.String())
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d groups predicted, want %d", len(got), len(want))
+			}
 		})
+	}
+	bs, err := scenarios.Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 10 {
+		t.Errorf("%d built-ins; TestBuiltins has the expectations of 10", len(bs))
 	}
 }
 
@@ -94,7 +129,9 @@ func TestBuiltinNotification(t *testing.T) {
 	}
 }
 
-// small is a one-segment scenario the cases below change with --set.
+// small is a one-segment scenario the cases below change with --set. Its clients locate
+// by the MP list alone (membership internet: no AD DS, no DNS), so only their installed
+// ports and the site's alternate count; the location cases set a membership.
 const small = `version: 1
 name: small
 duration: 30s
@@ -119,7 +156,7 @@ network:
 management_points:
   - {name: mp1, segment: dc}
 clients:
-  - {group: g, count: 100, segment: lan, mp: mp1, policy_interval: 2s, connect_timeout: 1s, retries: 0, notification: off}
+  - {group: g, count: 100, segment: lan, mp: mp1, membership: internet, knows_alternate: true, policy_interval: 2s, connect_timeout: 1s, retries: 0, notification: off}
 `
 
 func TestRules(t *testing.T) {
@@ -271,5 +308,160 @@ func TestUnmodelledStep(t *testing.T) {
 	g := Predict(p).Groups[0]
 	if g.Predicted != reports.OutcomeUncertain || g.Rule != "unmodelled-step" || !strings.Contains(g.Why, `"publish ad off" at 5s`) {
 		t.Errorf("predicted %s by %s: %s", g.Predicted, g.Rule, g.Why)
+	}
+}
+
+// located is a site with a directory and DNS server (the site server on dc) that the
+// location cases below change with --set: the HTTP port moves 80 -> 8080 at 5s and
+// the site republishes 5s later.
+const located = `version: 1
+name: located
+duration: 30s
+ramp: 1s
+site:
+  code: PS1
+  segment: dc
+  ports:
+    http: {default: 80}
+    https: {default: 443}
+  publish: {ad: true, dns: false, delay: 5s}
+network:
+  segments:
+    - {name: lan, clients: 198.18.16.0/24}
+    - {name: internet, clients: 198.18.17.0/24, internet: true}
+    - {name: dc}
+    - {name: dmz}
+  routers:
+    - name: core
+      links: [lan, dc, dmz]
+      firewall: {default: accept}
+    - name: edge
+      links: [internet, dmz]
+      firewall: {default: accept}
+management_points:
+  - {name: mp1, segment: dc}
+clients:
+  - {group: g, count: 100, segment: lan, membership: domain, policy_interval: 2s, connect_timeout: 1s, retries: 0, notification: off}
+timeline:
+  - {at: 5s, site_ports: {http: {default: 8080}}}
+`
+
+func TestLocationRules(t *testing.T) {
+	gcDrop := "network.routers[core].firewall.rules=[{name: no-gc, proto: tcp, port: 3268, action: drop}]"
+	dnsDrop := "network.routers[core].firewall.rules=[{name: no-dns, proto: udp, port: 53, action: drop}]"
+	wg := "clients[g].membership=workgroup"
+	for _, c := range []struct {
+		name    string
+		sets    []string
+		want    string // predicted/rule/learned
+		why     string
+		learned string
+	}{
+		{"domain follows from AD DS", nil, "managed/ad-published", "http 8080 (from AD DS at 10s)", "ad"},
+		{"domain, AD DS off, DNS on: from the SRV record", []string{"site.publish.ad=false", "site.publish.dns=true"},
+			"managed/dns-srv", "the SRV record's http 8080 (published by the site at 10s)", "dns"},
+		{"domain, nothing published", []string{"site.publish.ad=false"}, "unmanaged/publish-off", "the site does not publish there (publish ad off): AD DS would give http 8080", "never"},
+		{"domain, publication switched off before the change", []string{"timeline=[{at: 2s, publish: {ad: off}}, {at: 5s, site_ports: {http: {default: 8080}}}]"},
+			"unmanaged/publish-off", "publish ad off", "never"},
+		{"domain, global catalog dropped", []string{gcDrop}, "unmanaged/gc-blocked", "core drops tcp/3268 from lan (rule no-gc): AD DS would give http 8080", "never"},
+		{"domain, global catalog dropped, DNS on", []string{gcDrop, "site.publish.dns=true"}, "managed/dns-srv", "the SRV record's http 8080", "dns"},
+		{"domain reads AD DS at its start, over its installed port", []string{"clients[g].http_port=8081", "timeline=[]"}, "managed/ad-published", "http 80 (from AD DS at 0s)", "ad"},
+		{"workgroup, DNS off", []string{wg}, "unmanaged/publish-off", "no SRV record: the site does not publish to DNS", "never"},
+		{"workgroup, DNS on", []string{wg, "site.publish.dns=true"}, "managed/dns-srv", "they look it up when they locate again", "dns"},
+		{"workgroup, DNS dropped", []string{wg, "site.publish.dns=true", dnsDrop}, "unmanaged/dns-blocked", "core drops udp/53 from lan (rule no-dns)", "never"},
+		{"workgroup, wrong port at install, DNS on: from DNS at the start", []string{wg, "site.publish.dns=true", "clients[g].http_port=8081", "timeline=[]"},
+			"managed/dns-srv", "the SRV record's http 80", "dns"},
+		{"workgroup, stale hand-made record", []string{wg, "timeline=[{at: 0s, dns_record: {port: 80, target: mp1}}, {at: 5s, site_ports: {http: {default: 8080}}}]"},
+			"unmanaged/mp-listens", "the SRV record still gives http 80", "never"},
+		{"workgroup, hand-made record fixed", []string{wg, "timeline=[{at: 0s, dns_record: {port: 80, target: mp1}}, {at: 5s, site_ports: {http: {default: 8080}}}, {at: 15s, dns_record: {port: 8080, target: mp1}}]"},
+			"managed/dns-srv", "made by hand at 15s", "dns"},
+		{"workgroup, the site's record and a stale hand-made one", []string{wg, "site.publish.dns=true", "timeline=[{at: 0s, dns_record: {port: 80, target: mp1}}, {at: 5s, site_ports: {http: {default: 8080}}}]"},
+			"uncertain/dns-srv", "the SRV records disagree", ""},
+		// The publication comes at once, but a workgroup client looks it up only after
+		// going unmanaged: three failed cycles, too many before the end; a domain client
+		// reads AD DS at its next cycle.
+		{"workgroup, late change: no time to locate again", []string{wg, "site.publish.dns=true", "site.publish.delay=0s", "timeline=[{at: 24s, site_ports: {http: {default: 8080}}}]"},
+			"uncertain/time-to-managed", "they get there only by about", ""},
+		{"domain, late change", []string{"site.publish.delay=0s", "timeline=[{at: 24s, site_ports: {http: {default: 8080}}}]"},
+			"managed/ad-published", "from AD DS at 24s", "ad"},
+		{"https client keeps its port over the SRV record", []string{wg, "clients[g].scheme=https", "site.publish.dns=true", "timeline=[{at: 5s, site_ports: {https: {default: 8443}}}]"},
+			"unmanaged/mp-listens", "an HTTPS client keeps its own", "never"},
+		// Reconfigured while failing, a domain client reads AD DS at its next cycle and
+		// takes its 80 over the 8080 just installed, until the site republishes.
+		{"domain: AD DS overrides a reconfiguration", []string{"site.publish.delay=20s", "timeline=[{at: 5s, site_ports: {http: {default: 8080}}}, {at: 7s, reconfigure: {group: g, method: ccmsetup, http_port: 8080}}]"},
+			"managed/ad-published", "from AD DS at 25s", "ad"},
+		{"workgroup keeps a reconfiguration", []string{wg, "site.publish.delay=20s", "timeline=[{at: 5s, site_ports: {http: {default: 8080}}}, {at: 7s, reconfigure: {group: g, method: ccmsetup, http_port: 8080}}]"},
+			"managed/installed-port", "installed http 8080 (by ccmsetup at 7s)", "install"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pr := Predict(fromYAML(t, located, c.sets...))
+			g := pr.Groups[0]
+			if got := g.Predicted + "/" + g.Rule; got != c.want || !strings.Contains(g.Why, c.why) || g.Learned != c.learned {
+				var b bytes.Buffer
+				pr.Table(&b, true)
+				t.Errorf("predicted %s (%s), port from %q; want %s with %q, port from %q\n%s", got, g.Why, g.Learned, c.want, c.why, c.learned, b.String())
+			}
+		})
+	}
+}
+
+// Internet clients use internet-facing MPs only: with one, the random choice between a
+// reachable and an unreachable MP is settled.
+func TestInternetMP(t *testing.T) {
+	base := []string{
+		"clients=[{group: roam, count: 50, segment: internet, policy_interval: 2s, connect_timeout: 1s, retries: 0, notification: off}]",
+		"network.routers[edge].firewall.rules=[{name: dmz-only, proto: tcp, port: 80, to: dc, action: drop}]",
+		"timeline=[]",
+	}
+	two := "management_points=[{name: mp1, segment: dc}, {name: mp2, segment: dmz, internet_facing: true}]"
+	for _, c := range []struct {
+		name string
+		sets []string
+		want string
+		why  string
+	}{
+		{"one internet-facing MP", []string{two}, "managed/installed-port", "reaches mp2 through the firewall of edge"},
+		{"none internet-facing: any MP", []string{"management_points=[{name: mp1, segment: dc}, {name: mp2, segment: dmz}]"}, "uncertain/mp-choice", "clients pick an MP at random"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pr := Predict(fromYAML(t, located, append(base, c.sets...)...))
+			g := pr.Groups[0]
+			if got := g.Predicted + "/" + g.Rule; got != c.want || !strings.Contains(g.Why, c.why) {
+				var b bytes.Buffer
+				pr.Table(&b, true)
+				t.Errorf("predicted %s (%s), want %s with %q\n%s", got, g.Why, c.want, c.why, b.String())
+			}
+		})
+	}
+}
+
+// The channel a managed group keeps, and where its clients had their port from, are
+// compared with the run's counts at the end.
+func TestCompareChannelAndSource(t *testing.T) {
+	pred := []reports.GroupPrediction{
+		{Group: "online", Count: 100, Predicted: "managed", Managed: 100, Rule: "installed-port", Notification: "tcp 10123", Learned: "install"},
+		{Group: "polling", Count: 100, Predicted: "managed", Managed: 100, Rule: "installed-port", Notification: "long polling http:80 (tcp 10123: core drops tcp/10123)", Learned: "ad"},
+		{Group: "offline", Count: 100, Predicted: "managed", Managed: 100, Rule: "installed-port", Notification: "tcp 10123"},
+		{Group: "source", Count: 100, Predicted: "managed", Managed: 100, Rule: "ad-published", Learned: "ad"},
+	}
+	res := &reports.Result{Status: reports.StatusPassed, Groups: []reports.GroupOutcome{
+		{Group: "online", Count: 100, Managed: 100, Notification: map[string]int{"tcp": 100},
+			Location: &reports.LocationOutcome{Learned: map[string]int{"install": 100}}},
+		{Group: "polling", Count: 100, Managed: 100, Notification: map[string]int{"http": 95, "tcp": 5},
+			Location: &reports.LocationOutcome{Learned: map[string]int{"ad": 95, "install": 5}}},
+		{Group: "offline", Count: 100, Managed: 100, Notification: map[string]int{"http": 100}},
+		{Group: "source", Count: 100, Managed: 100, Location: &reports.LocationOutcome{Learned: map[string]int{"ad": 50, "never": 50}}},
+	}}
+	Compare(pred, res)
+	by := map[string]reports.GroupPrediction{}
+	for _, p := range res.Prediction {
+		by[p.Group] = p
+	}
+	for g, want := range map[string]string{"online": "", "polling": "", "offline": "notification: predicted tcp 10123, measured 100 on http of 100",
+		"source": "port source: predicted ad, measured ad 50, never 50"} {
+		p := by[g]
+		if p.Agrees != (want == "") || !strings.Contains(p.Disagreement, want) {
+			t.Errorf("%s: agrees %v (%s), want %q", g, p.Agrees, p.Disagreement, want)
+		}
 	}
 }

@@ -45,13 +45,28 @@ type Try struct {
 	Scheme string // http, https, or tcp (the notification port)
 	Rule   string // the port rule that added it
 	Why    string // "installed https 8443 (by ccmsetup at 9s)"
+	// MP is the MP the try goes to when not the cycle's (a DNS SRV record's target).
+	MP string
+	// Missed says why the client cannot learn this port (its source is out of reach or
+	// publishes nothing): the try is not made, but if the cycle fails and the try would
+	// have worked, its Rule (gc-blocked, publish-off, dns-blocked) is what decides.
+	Missed string
+	// Uncertain says why the rules cannot tell which port the source gives.
+	Uncertain string
+	// Cost is what learning the port costs the cycle (a lookup's timeout).
+	Cost time.Duration
+	// Relocate: the client gets to this try only when it locates again, after going
+	// unmanaged or failing over (a workgroup client's DNS lookup).
+	Relocate bool
+	// adopt is what the cohort takes from the try's source when it works.
+	adopt func(c *Client)
 }
 
-// PortRule adds the ports a client of c tries for scheme to tries, or says in note why
-// it adds none ("no alternate known").
+// PortRule adds the ports a client of c tries for scheme to tries in a cycle at mp, or
+// says in note why it adds none ("no alternate known").
 type PortRule struct {
 	Name  string
-	Tries func(w *World, c *Client, scheme string, tries []Try) (more []Try, note string)
+	Tries func(w *World, c *Client, mp plan.MP, scheme string, tries []Try) (more []Try, note string)
 }
 
 // Verdict is a rule's objection to an attempt.
@@ -86,22 +101,37 @@ type WakeRule struct {
 
 // DefaultRules are the behaviours of this build's clients, network and MPs.
 //
-// Service location is the MP list only here: a client asks a management point (the
-// one it is pinned to, or one at random) for MPLIST and keeps the ports it has
-// installed; nothing publishes the site's ports to it. Directory and DNS publication
-// (group membership, site.publish) will need: a port rule that adds the ports the site
-// publishes to AD, once the publication delay has passed since the change, for domain
-// clients whose LDAP/global catalog path to the directory passes the firewalls (a Conn
-// judgment on tcp/389 or 3268 from the group's segment to the directory's); one that
-// adds the port of the SRV record (a hand-made one keeps the old port) for clients that
-// locate by DNS (udp/53 on the path); an MP rule that keeps internet clients to
-// internet-facing MPs; failover after repeated failures to settle mp-choice; and World
-// state for what is published and when, fed by the new timeline steps (until then they
-// make a prediction "uncertain", rule unmodelled-step).
+// Service location (location.go) follows agent/fleet/locate.go: a client asks a
+// management point (the one it is pinned to; an internet client an internet-facing one;
+// else one at random) for MPLIST, which carries no ports; where its ports come from
+// depends on its membership and on what the site publishes, and when (World.Pub, fed by
+// the plan's publish and dns_record steps: a site change reaches the publication after
+// site.publish.delay):
+//
+//   - installed-port: the ports the cohort holds: installed, pushed, or learned from
+//     AD DS or DNS earlier (the rule is then ad-published or dns-srv);
+//   - alternate: the alternate it knows (a domain client: AD DS's, others: the site's);
+//   - ad-published: a domain client reads AD DS at its start and after every failed
+//     cycle, through the global catalog (tcp/3268 to the site server, judged by the
+//     firewalls on the path), and takes the ports published there, even over a port it
+//     was just reconfigured with; it misses them when tcp/3268 does not get through
+//     (gc-blocked) or the site does not publish to AD DS (publish-off);
+//   - dns-srv: when the MP list fails, a client that reads DNS (domain, other-forest,
+//     workgroup) looks up the site's SRV record over udp/53 and takes its port, the
+//     HTTP one (an HTTPS client keeps its own): the site's record, after the
+//     publication, or a hand-made one, stale or not; it misses it when udp/53 does not
+//     get through (dns-blocked) or there is no record (publish-off). A workgroup client
+//     gets there only when it locates again: once unmanaged, or after failover.
+//
+// A missed source decides a failing cycle when the port it would have given would have
+// worked. Still unmodelled: failover after repeated failures settling a random MP
+// choice (mp-choice stays uncertain), the location refresh replacing a working port
+// with a published one, and the MP list of AD DS narrowing the MPs a client picks.
 func DefaultRules() Rules {
 	return Rules{
-		MPs:    []MPRule{{"mp-pinned", mpPinned}, {"mp-choice", mpChoice}},
-		Ports:  []PortRule{{"installed-port", installedPort}, {"alternate", alternatePort}},
+		MPs: []MPRule{{"mp-pinned", mpPinned}, {"internet-mp", internetMP}, {"mp-choice", mpChoice}},
+		Ports: []PortRule{{"installed-port", installedPort}, {"alternate", alternatePort},
+			{"ad-published", adPublished}, {"dns-srv", dnsSRV}},
 		Conn:   []ConnRule{{"mp-running", mpRunning}, {"firewall-path", firewallPath}, {"mp-listens", mpListens}},
 		Served: []ServedRule{{"mp-errors", mpErrors}},
 		Wake:   []WakeRule{{"wake-firewall", wakeFirewall}, {"wake-delivery", wakeDelivery}},
@@ -163,7 +193,7 @@ func cycleAt(rules Rules, w *World, c *Client, mp plan.MP) CycleResult {
 	var tries []Try
 	var notes []string
 	for _, r := range rules.Ports {
-		more, note := r.Tries(w, c, scheme, tries)
+		more, note := r.Tries(w, c, mp, scheme, tries)
 		tries = append(tries, more...)
 		if note != "" {
 			notes = append(notes, note)
@@ -175,16 +205,37 @@ func cycleAt(rules Rules, w *World, c *Client, mp plan.MP) CycleResult {
 	}
 	var cost time.Duration
 	var failed []string
-	lastRule := ""
-	for i, t := range tries {
-		rule, v := judge(rules, w, c, mp, t)
+	var missed []Try
+	lastRule, made := "", 0
+	for _, t := range tries {
+		cost += t.Cost
+		switch {
+		case t.Missed != "":
+			missed = append(missed, t)
+			continue
+		case t.Uncertain != "":
+			return CycleResult{Uncertain: true, Rule: t.Rule, Why: strings.Join(append(failed, t.Uncertain), "; ")}
+		}
+		at := mp
+		if t.MP != "" {
+			at = lookupMP(w, t.MP, mp)
+		}
+		rule, v := judge(rules, w, c, at, t)
 		if v == nil {
-			res := CycleResult{OK: true, Rule: t.Rule, Why: t.Why + " reaches " + mp.Name + pathNote(w, c, mp)}
-			if i > 0 {
+			res := CycleResult{OK: true, Rule: t.Rule, Why: t.Why + " reaches " + at.Name + pathNote(w, c, at), Port: t.Port, adopt: t.adopt}
+			switch {
+			case made > 0 && t.Rule == "alternate":
 				res.Why = strings.Join(failed, "; ") + "; falls back to the alternate: " + res.Why
+			case made > 0:
+				res.Why = strings.Join(failed, "; ") + "; then " + res.Why
+			}
+			if t.Relocate && made > 0 {
+				res.Relocate = relocateAfter(c, attempts*made)
+				res.Cost = cost
+				res.Why += fmt.Sprintf(" (they look it up when they locate again: unmanaged or failed over, after %d failed cycles)", res.Relocate)
 			}
 			for _, s := range rules.Served {
-				if r := s.Judge(w, c, mp); r != nil {
+				if r := s.Judge(w, c, at); r != nil {
 					r.Why = res.Why + "; but " + r.Why
 					if !r.OK {
 						r.Cost = cost
@@ -194,6 +245,7 @@ func cycleAt(rules Rules, w *World, c *Client, mp plan.MP) CycleResult {
 			}
 			return res
 		}
+		made++
 		cost += time.Duration(attempts) * v.Cost
 		failed = append(failed, fmt.Sprintf("%s: %s (%s)", t.Why, v.Why, v.Outcome))
 		lastRule = rule
@@ -201,14 +253,52 @@ func cycleAt(rules Rules, w *World, c *Client, mp plan.MP) CycleResult {
 			break // the MP answered: the next port would not help
 		}
 	}
-	if len(tries) == 0 {
+	if made == 0 {
 		return CycleResult{Rule: "installed-port", Why: "no request port to try"}
 	}
 	why := strings.Join(failed, "; ")
+	// A source the clients missed decides when the port it would have given works.
+	for _, t := range missed {
+		at := mp
+		if t.MP != "" {
+			at = lookupMP(w, t.MP, mp)
+		}
+		if _, v := judge(rules, w, c, at, t); v == nil && served(rules, w, c, at) {
+			return CycleResult{Rule: t.Rule, Why: fmt.Sprintf("%s; %s: %s, which would reach %s", why, t.Missed, t.Why, at.Name), Cost: cost}
+		}
+		notes = append(notes, t.Missed)
+	}
 	if len(notes) > 0 {
 		why += "; " + strings.Join(notes, "; ")
 	}
 	return CycleResult{Rule: lastRule, Why: why, Cost: cost}
+}
+
+// served reports whether a cycle connected to mp would be served (no served rule
+// objects, or it answers ok).
+func served(rules Rules, w *World, c *Client, mp plan.MP) bool {
+	for _, s := range rules.Served {
+		if r := s.Judge(w, c, mp); r != nil {
+			return r.OK && !r.Uncertain
+		}
+	}
+	return true
+}
+
+// relocateAfter is how many failed cycles, of failed attempts each, a located client
+// goes through before it locates again: unmanaged_after of them (it is unmanaged and
+// looks again), or fewer when they add up to the MP failover's count first.
+func relocateAfter(c *Client, failed int) int {
+	ua := max(1, c.Group.UnmanagedAfter)
+	f := c.Group.MPFailover.Failures
+	if f <= 0 || failed <= 0 {
+		return ua
+	}
+	n := (f + failed - 1) / failed
+	if n < ua && time.Duration(n-1)*c.Group.PolicyInterval.D()*12/10 <= c.Group.MPFailover.Window.D() {
+		return n
+	}
+	return ua
 }
 
 // judge runs the connection rules on one attempt: the first objection and its rule.
@@ -262,36 +352,50 @@ func mpChoice(w *World, c *Client) []plan.MP { return w.Plan.MPs }
 // ---------------------------------------------------------------------------------
 // Port rules.
 
-// installedPort: a client tries the request port it has installed for its scheme
-// (CCMHTTPPORT / CCMHTTPSPORT, changed only by a reconfiguration). The MP list carries
-// no ports, so nothing else tells it the site's ports.
-func installedPort(w *World, c *Client, scheme string, _ []Try) ([]Try, string) {
-	port := c.HTTPPort
-	if scheme == "https" {
-		port = c.HTTPSPort
+// installedPort: a client tries the request port it holds for its scheme: installed
+// (CCMHTTPPORT / CCMHTTPSPORT), pushed, or learned from AD DS or DNS (the try then
+// names that rule). The MP list carries no ports.
+func installedPort(w *World, c *Client, _ plan.MP, scheme string, _ []Try) ([]Try, string) {
+	port := c.port(scheme)
+	rule := "installed-port"
+	switch c.Source {
+	case scenarios.LearnedAD:
+		rule = "ad-published"
+	case scenarios.LearnedDNS:
+		rule = "dns-srv"
 	}
-	return []Try{{Port: port, Scheme: scheme, Rule: "installed-port", Why: fmt.Sprintf("installed %s %d (%s)", scheme, port, c.Installed)}}, ""
+	why := fmt.Sprintf("installed %s %d (%s)", scheme, port, c.Installed)
+	if rule != "installed-port" {
+		why = fmt.Sprintf("%s %d (%s)", scheme, port, c.Installed)
+	}
+	return []Try{{Port: port, Scheme: scheme, Rule: rule, Why: why}}, ""
 }
 
-// alternatePort: when the installed port fails, a client that knows the site's
-// alternate port (knows_alternate) tries it, as the site publishes it now.
-func alternatePort(w *World, c *Client, scheme string, tries []Try) ([]Try, string) {
+// alternatePort: when its port fails, a client that knows the site's alternate port
+// (knows_alternate) tries it: a domain client the alternate AD DS published when it
+// last read it, any other the site's as it is now.
+func alternatePort(w *World, c *Client, mp plan.MP, scheme string, tries []Try) ([]Try, string) {
 	rp := w.Ports.HTTP
 	if scheme == "https" {
 		rp = w.Ports.HTTPS
 	}
-	switch {
-	case rp.Alternate == 0:
-		return nil, fmt.Sprintf("the site has no %s alternate port", scheme)
-	case c.Group.KnowsAlternate != nil && !*c.Group.KnowsAlternate:
-		return nil, fmt.Sprintf("the clients do not know the alternate %d (knows_alternate: false)", rp.Alternate)
-	}
-	for _, t := range tries {
-		if t.Port == rp.Alternate {
-			return nil, ""
+	alt, whose := rp.Alternate, "the site has"
+	if readsAD(c) {
+		alt, whose = c.ADAlt[0], "AD DS publishes"
+		if scheme == "https" {
+			alt = c.ADAlt[1]
 		}
 	}
-	return []Try{{Port: rp.Alternate, Scheme: scheme, Rule: "alternate", Why: fmt.Sprintf("alternate %s %d", scheme, rp.Alternate)}}, ""
+	switch {
+	case alt == 0:
+		return nil, fmt.Sprintf("%s no %s alternate port", whose, scheme)
+	case !knowsAlt(c):
+		return nil, fmt.Sprintf("the clients do not know the alternate %d (knows_alternate: false)", alt)
+	}
+	if tried(tries, alt, mp, mp.Name) {
+		return nil, ""
+	}
+	return []Try{{Port: alt, Scheme: scheme, Rule: "alternate", Why: fmt.Sprintf("alternate %s %d", scheme, alt)}}, ""
 }
 
 // ---------------------------------------------------------------------------------
@@ -312,26 +416,7 @@ func mpRunning(w *World, c *Client, mp plan.MP, t Try) *Verdict {
 // Established connections pass (the tables are stateful), so a rule change meets the
 // next cycle's SYN. drop costs the connect timeout, reject nothing.
 func firewallPath(w *World, c *Client, mp plan.MP, t Try) *Verdict {
-	from := netsim.ClientNode(c.Group.Segment)
-	path, err := w.Path(from, mp.Addr)
-	if err != nil {
-		return &Verdict{Outcome: "timeout", Why: "no route: " + err.Error(), Cost: c.Group.ConnectTimeout.D()}
-	}
-	mpSeg := mpSegment(w.Plan, mp.Name)
-	for _, r := range path {
-		fw, ok := w.Firewalls[r]
-		if !ok {
-			continue
-		}
-		act, rule := match(fw, netsim.ProtoTCP, t.Port, c.Group.Segment, mpSeg)
-		switch act {
-		case netsim.Drop:
-			return &Verdict{Outcome: "timeout", Why: fmt.Sprintf("%s drops tcp/%d from %s (%s)", r, t.Port, c.Group.Segment, rule), Cost: c.Group.ConnectTimeout.D()}
-		case netsim.Reject:
-			return &Verdict{Outcome: "reset", Why: fmt.Sprintf("%s rejects tcp/%d from %s (%s)", r, t.Port, c.Group.Segment, rule), Cost: fastFail}
-		}
-	}
-	return nil
+	return throughFirewalls(w, c, mp.Addr, mpSegment(w.Plan, mp.Name), netsim.ProtoTCP, t.Port, c.Group.ConnectTimeout.D())
 }
 
 // match is a firewall's verdict on a new flow: the first matching rule's action and a
@@ -560,11 +645,14 @@ func Channel(rules Rules, w *World, c *Client) (ok bool, desc string) {
 	tmp.Group.Scheme = scenarios.Scheme(lp)
 	var tries []Try
 	for _, r := range rules.Ports {
-		more, _ := r.Tries(w, &tmp, lp, tries)
+		more, _ := r.Tries(w, &tmp, mp, lp, tries)
 		tries = append(tries, more...)
 	}
 	var failed []string
 	for _, t := range tries {
+		if t.Missed != "" || t.Uncertain != "" || t.MP != "" {
+			continue // the channel is to the MP the client has, on the ports it holds or learns
+		}
 		_, v := judge(rules, w, &tmp, mp, t)
 		if v == nil {
 			d := fmt.Sprintf("long polling %s:%d", lp, t.Port)

@@ -36,6 +36,9 @@ type GroupPrediction struct {
 	// PushDelivered is the prediction for the group's pushes, when it gets any: true
 	// when they should reach every client, false when none.
 	PushDelivered *bool `json:"push_delivered,omitempty"`
+	// Learned is where the group's clients should have their request port from at the
+	// end (install, push, ad, dns; never: not the site's port), when every client does.
+	Learned string `json:"learned,omitempty"`
 	// Measured is filled by a run: managed, unmanaged, asleep or mixed.
 	Measured string `json:"measured,omitempty"`
 	// Compared: the run judged the prediction (not for uncertain predictions, nor an
