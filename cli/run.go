@@ -183,24 +183,8 @@ func runScenario(ctx context.Context, io streams, ref string, fl runFlags) error
 
 	// Two-stage Ctrl-C: the first stops the load and keeps the results, the second
 	// leaves at once (the kernel removes the anonymous namespaces with us).
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals()...)
-	defer signal.Stop(sigs)
-	go func() {
-		n := 0
-		for sig := range sigs {
-			n++
-			if n == 1 {
-				con.Warn("stopping the load; the results are written, marked interrupted (again to exit at once)", "signal", sig.String())
-				cancel()
-				continue
-			}
-			fmt.Fprintln(io.err, "portlab: second interrupt: exiting now")
-			os.Exit(ExitInterrupted)
-		}
-	}()
+	ctx, stop := twoStageInterrupt(ctx, io, con, "stopping the load; the results are written, marked interrupted (again to exit at once)")
+	defer stop()
 	job := runJob{ref: ref, plan: p, out: out, runID: runID, ownDir: fl.out == "", overrides: scenarios.OverrideStrings(ovs), prediction: predict.Predict(p),
 		startAt: startAt, shard: shard}
 	_, err = execute(ctx, io, job, fl, con)
@@ -365,4 +349,28 @@ func consoleSummary(r *reports.Result, dir string) string {
 	}
 	add("results: %s\n", dir)
 	return string(b)
+}
+
+// twoStageInterrupt is Ctrl-C (and SIGTERM, SIGHUP) for commands that run loads: the
+// first signal warns with what and cancels the returned context, so the work stops and
+// keeps what it has; the second exits at once (ExitInterrupted). stop releases the
+// signals.
+func twoStageInterrupt(parent context.Context, io streams, con *harness.Console, what string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, stopSignals()...)
+	go func() {
+		n := 0
+		for sig := range sigs {
+			n++
+			if n == 1 {
+				con.Warn(what, "signal", sig.String())
+				cancel()
+				continue
+			}
+			fmt.Fprintln(io.err, "portlab: second interrupt: exiting now")
+			os.Exit(ExitInterrupted)
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
 }

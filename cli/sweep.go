@@ -222,24 +222,8 @@ func runSweep(ctx context.Context, io streams, ref string, fl sweepFlags) error 
 
 	// Two-stage Ctrl-C: the first stops the current run (its results are kept) and the
 	// sweep; the second leaves at once.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals()...)
-	defer signal.Stop(sigs)
-	go func() {
-		n := 0
-		for sig := range sigs {
-			n++
-			if n == 1 {
-				con.Warn("stopping the current run and the sweep; the comparison of what finished is written (again to exit at once)", "signal", sig.String())
-				cancel()
-				continue
-			}
-			fmt.Fprintln(io.err, "portlab: second interrupt: exiting now")
-			os.Exit(ExitInterrupted)
-		}
-	}()
+	ctx, stop := twoStageInterrupt(ctx, io, con, "stopping the current run and the sweep; the comparison of what finished is written (again to exit at once)")
+	defer stop()
 
 	sw := &reports.Sweep{SchemaVersion: reports.SweepSchemaVersion, Tool: "portlab " + Version, Scenario: name,
 		Started: time.Now(), Overrides: scenarios.OverrideStrings(sets)}
