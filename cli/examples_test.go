@@ -87,7 +87,7 @@ func TestWorkedExample(t *testing.T) {
 		sets []string
 		want string
 	}{
-		{nil, "internet  50       unmanaged  firewall-path   installed https 8443 (by push at 6s): edge drops tcp/8443 from internet (the firewall's default)"},
+		{nil, "internet  50       unmanaged  firewall-path  installed https 8443 (by push at 6s): edge drops tcp/8443 from internet (the firewall's default)"},
 		{[]string{"--set", "timeline[0].site_ports.https.default=10443"}, "internet  50       managed    installed-port  installed https 10443 (by push at 6s) reaches mp1 through the firewall of edge"},
 		{[]string{"--set", "network.routers[edge].firewall.rules[internet-https-2].port=8443"}, "internet  50       managed    installed-port"},
 	} {

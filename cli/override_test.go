@@ -41,7 +41,7 @@ func TestSetFlag(t *testing.T) {
 		{"run malformed", []string{"run", "blocked-443", "--set", "site.ports.https.default", "--out", out}, 2,
 			[]string{"--set #1: want PATH=VALUE"}, nil},
 		{"predict", []string{"predict", "blocked-443"}, 0,
-			[]string{"internet  100      unmanaged  firewall-path   installed https 8443 (by ccmsetup at 9s): edge drops tcp/8443 from internet (rule internet-rest)"}, nil},
+			[]string{"internet  100      unmanaged  firewall-path  installed https 8443 (by ccmsetup at 9s): edge drops tcp/8443 from internet (rule internet-rest)"}, nil},
 		{"predict with set", []string{"predict", "blocked-443", "--set", "network.routers[edge].firewall.rules[internet-rest].port=1-442"}, 0,
 			[]string{"internet  100      managed    installed-port"}, nil},
 		{"predict verbose", []string{"predict", "fallback-alternate", "-v"}, 0,

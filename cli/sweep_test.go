@@ -97,8 +97,16 @@ func TestSweepAllCandidatesFailExits1(t *testing.T) {
 		t.Fatalf("exit %d, want 1 (every candidate failed a gate)\n%s", r.code, r.err)
 	}
 	s := readSweep(t, out)
-	if s.Best != 1 || !strings.Contains(s.BestWhy, "ties with 2 (9443) on 10 broken") || !strings.Contains(s.BestWhy, "but it fails 1 gate(s)") {
+	// Both break the internet group alone; what settles the tie (MP CPU more than 10%
+	// apart, else the order) is the machine's noise, but the verdict must say which.
+	other := map[int]string{1: "ties with 2 (9443) on 10 broken", 2: "ties with 1 (8443) on 10 broken"}[s.Best]
+	switch {
+	case other == "" || !strings.Contains(s.BestWhy, other) || !strings.Contains(s.BestWhy, "but it fails 1 gate(s)"):
 		t.Errorf("best %d: %s", s.Best, s.BestWhy)
+	case !strings.Contains(s.BestWhy, "the one listed first") && !strings.Contains(s.BestWhy, "less MP CPU"):
+		t.Errorf("best %d: the verdict does not say what settled the tie: %s", s.Best, s.BestWhy)
+	case strings.Contains(s.BestWhy, "the one listed first") && s.Best != 1:
+		t.Errorf("best %d picked as the one listed first: %s", s.Best, s.BestWhy)
 	}
 }
 
