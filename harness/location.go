@@ -128,6 +128,7 @@ func (r *runner) locationSection(res *reports.Result, rec *metrics.Recorder) {
 type siteCost struct {
 	series []reports.CostPoint
 	peak   uint64
+	last   metrics.ProcSample // user and system CPU apart
 }
 
 // sampleSite reads the site server's CPU and memory from /proc.
@@ -139,6 +140,7 @@ func (r *runner) sampleSite(t float64) {
 		r.mu.Lock()
 		r.siteCo.series = append(r.siteCo.series, reports.CostPoint{T: t, CPU: ps.CPUUser + ps.CPUSystem, RSS: ps.RSS})
 		r.siteCo.peak = max(r.siteCo.peak, ps.RSSPeak, ps.RSS)
+		r.siteCo.last = ps
 		r.mu.Unlock()
 	}
 }
@@ -151,7 +153,7 @@ func (r *runner) siteCostResult() (reports.ProcessCost, bool) {
 	}
 	n := len(r.siteCo.series)
 	c := reports.ProcessCost{Role: "site", Name: r.p.Site.SiteCode, PID: r.site.proc.Pid(), Series: r.siteCo.series,
-		RSSPeak: r.siteCo.peak, CPUUser: r.siteCo.series[n-1].CPU, RSSEnd: r.siteCo.series[n-1].RSS}
+		RSSPeak: r.siteCo.peak, CPUUser: r.siteCo.last.CPUUser, CPUSystem: r.siteCo.last.CPUSystem, RSSEnd: r.siteCo.series[n-1].RSS}
 	if st := r.siteSt; st != nil && st.Location != nil {
 		for _, l := range st.Location.LDAP {
 			c.Requests += l.SearchTotal()
@@ -159,7 +161,7 @@ func (r *runner) siteCostResult() (reports.ProcessCost, bool) {
 		c.Requests += st.Location.DNS.UDP.Queries + st.Location.DNS.TCP.Queries
 	}
 	if c.Requests > 0 {
-		c.CPUPerRequestUS = c.CPUUser * 1e6 / float64(c.Requests)
+		c.CPUPerRequestUS = (c.CPUUser + c.CPUSystem) * 1e6 / float64(c.Requests)
 	}
 	return c, true
 }

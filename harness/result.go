@@ -250,12 +250,8 @@ func (r *runner) costSection(res *reports.Result) {
 		res.Cost = append(res.Cost, c)
 	}
 	// The rest of portlab's own cost, so the whole fake is visible beside what it
-	// measures: the site server agent, and this orchestrator (collecting every agent's
-	// snapshots, the per-second series and intervals, the timeline).
-	if ps := r.siteLast; r.site != nil && r.site.proc != nil && ps.CPUUser+ps.CPUSystem > 0 {
-		res.Cost = append(res.Cost, reports.ProcessCost{Role: "site", Name: r.p.Site.SiteCode, PID: r.site.proc.Pid(),
-			CPUUser: ps.CPUUser, CPUSystem: ps.CPUSystem, RSSPeak: max(ps.RSSPeak, ps.RSS), RSSEnd: ps.RSS})
-	}
+	// measures: this orchestrator (collecting every agent's snapshots, the per-second
+	// series and intervals, the timeline); the site server's row is above.
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		res.Cost = append(res.Cost, reports.ProcessCost{Role: "orchestrator", Name: "portlab run", PID: os.Getpid(),

@@ -72,9 +72,8 @@ const (
 
 // runner is the state of one run.
 type runner struct {
-	behindWarned time.Time          // last "falling behind" warning (mu)
-	ivs          *intervals         // per-interval histograms (mu)
-	siteLast     metrics.ProcSample // the site agent's last /proc sample (mu)
+	behindWarned time.Time  // last "falling behind" warning (mu)
+	ivs          *intervals // per-interval histograms (mu)
 	p            *plan.Plan
 	opt          Options
 	con          *Console
@@ -553,13 +552,6 @@ func (r *runner) drive(ctx context.Context) (interrupted bool) {
 // sample reads each agent's CPU and memory from /proc and shows progress.
 func (r *runner) sample() {
 	t := time.Since(r.t0).Seconds()
-	if r.site != nil && r.site.proc != nil {
-		if ps, err := metrics.ReadProc("/proc", r.site.proc.Pid()); err == nil {
-			r.mu.Lock()
-			r.siteLast = ps
-			r.mu.Unlock()
-		}
-	}
 	for _, g := range r.mps {
 		for _, m := range g.workers {
 			if ps, err := metrics.ReadProc("/proc", m.conn.proc.Pid()); err == nil {

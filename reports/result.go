@@ -177,13 +177,16 @@ type RuleCounter struct {
 
 // ProcessCost is an agent process's CPU and memory, read from /proc/<pid>.
 type ProcessCost struct {
-	Role                 string      `json:"role"` // mp, fleet, site
-	Name                 string      `json:"name"`
-	PID                  int         `json:"pid"`
-	CPUUser              float64     `json:"cpu_user_s"`
-	CPUSystem            float64     `json:"cpu_system_s"`
-	RSSPeak              uint64      `json:"rss_peak_bytes"`
-	RSSEnd               uint64      `json:"rss_end_bytes"`
+	Role      string  `json:"role"` // mp, fleet, site
+	Name      string  `json:"name"`
+	PID       int     `json:"pid"`
+	CPUUser   float64 `json:"cpu_user_s"`
+	CPUSystem float64 `json:"cpu_system_s"`
+	RSSPeak   uint64  `json:"rss_peak_bytes"`
+	RSSEnd    uint64  `json:"rss_end_bytes"`
+	// Requests: an MP's HTTP requests as IIS would log them (windowsauth's 401 and the
+	// anonymous retry are two), a fleet's operations attempted (registration, policy,
+	// ...: one may be several requests), the site server's LDAP searches and DNS queries.
 	Requests             uint64      `json:"requests"`
 	Clients              int         `json:"clients"`
 	Sessions             int         `json:"sessions"` // notification sessions, peak

@@ -112,24 +112,26 @@ func summarise(n int, res *reports.Result) (row, error) {
 		}
 	}
 	var fleetCPU float64
-	var fleetReqs uint64
+	var mpReqs uint64 // HTTP requests, as the MP counts them (IIS: a 401 and its retry are two)
 	var fleetRSS uint64
 	for _, c := range res.Cost {
 		switch c.Role {
 		case "mp":
 			r.mpUSReq, r.mpUSClientMin, r.mpRSSSession = c.CPUPerRequestUS, c.CPUPerClientMinuteUS, c.RSSPerSession
+			mpReqs += c.Requests
 		case "mp-worker":
 			r.mpWorkers++
 		case "fleet":
 			r.fleetProcs++
 			fleetCPU += c.CPUUser + c.CPUSystem
-			fleetReqs += c.Requests
 			fleetRSS += c.RSSPeak
 		}
 	}
 	r.mpWorkers = max(1, r.mpWorkers)
-	if fleetReqs > 0 {
-		r.fleetUSReq = fleetCPU * 1e6 / float64(fleetReqs)
+	// Per HTTP request, the MP's count: the fleet's own count is of operations, and one
+	// operation can be two requests (windowsauth's 401, then the anonymous retry).
+	if mpReqs > 0 {
+		r.fleetUSReq = fleetCPU * 1e6 / float64(mpReqs)
 	}
 	r.fleetRSSCli = float64(fleetRSS) / float64(n)
 	return r, nil
