@@ -52,10 +52,10 @@ var bin *binary
 const agentEnv = "PORTLAB_MP_TEST_AGENT"
 
 // runTestAgent is `portlab agent mp` in the test binary, with a CPU profile when
-// agent.ProfileEnv names a file.
+// agent.ProfileEnv names a file: FILE.PID, as a benchmark starts several.
 func runTestAgent() int {
 	if path := os.Getenv(agent.ProfileEnv); path != "" {
-		if f, err := os.Create(path); err == nil {
+		if f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
