@@ -799,7 +799,7 @@ func TestE2EBuiltins(t *testing.T) {
 			r := startRun(t, name)
 			r.waitLine("load running", 60*time.Second)
 			r.noteNamespaces()
-			code := r.wait(90 * time.Second)
+			code := r.wait(150 * time.Second) // notification-cost lasts 105 s
 			res := checkPassedRun(t, r, code)
 			if res.ScenarioName != name {
 				t.Errorf("result names scenario %q", res.ScenarioName)

@@ -211,8 +211,8 @@ func checkShardJob(t *testing.T, o Options, m *Manifest, d decoded) {
 	if s.BackoffLimit == nil || *s.BackoffLimit != 0 {
 		t.Errorf("backoffLimit %v, want 0 (present, not defaulted to 6)", s.BackoffLimit)
 	}
-	// The deadline is the start lead, the scenario's 30s and the 10m margin: bounded.
-	wantDeadline := int64((2*time.Minute + 30*time.Second + 10*time.Minute) / time.Second)
+	// The deadline is the start lead, the scenario's duration and the 10m margin: bounded.
+	wantDeadline := int64((2*time.Minute + o.Scenario.Duration + 10*time.Minute) / time.Second)
 	if s.ActiveDeadlineSeconds == nil || *s.ActiveDeadlineSeconds != wantDeadline {
 		t.Errorf("activeDeadlineSeconds %v, want %d", s.ActiveDeadlineSeconds, wantDeadline)
 	}
@@ -571,10 +571,11 @@ func TestOptionsShapeTheManifest(t *testing.T) {
 	if !strings.Contains(strings.Join(ps.Containers[0].Args, " "), "--start-at 2026-05-04T10:10:00Z") {
 		t.Errorf("args %q", ps.Containers[0].Args)
 	}
-	if got, want := *j.Spec.ActiveDeadlineSeconds, int64((10*time.Minute+30*time.Second+5*time.Minute)/time.Second); got != want {
+	want := int64((10*time.Minute + o.Scenario.Duration + 5*time.Minute) / time.Second)
+	if got := *j.Spec.ActiveDeadlineSeconds; got != want {
 		t.Errorf("deadline %d, want %d", got, want)
 	}
-	if !strings.Contains(string(d.raw), "kubectl wait -n rehearsals --for=condition=complete job/site-wide-may --timeout=930s") {
+	if !strings.Contains(string(d.raw), fmt.Sprintf("kubectl wait -n rehearsals --for=condition=complete job/site-wide-may --timeout=%ds", want)) {
 		t.Errorf("header lacks the wait command:\n%s", d.raw)
 	}
 }
