@@ -32,11 +32,11 @@ func fromYAML(t *testing.T, src string, sets ...string) *plan.Plan {
 	return lower(t, s)
 }
 
-// outcomes is group -> "predicted/rule".
+// outcomes is group -> "predicted/rule/learned".
 func outcomes(pr *Prediction) map[string]string {
 	m := map[string]string{}
 	for _, g := range pr.Groups {
-		m[g.Group] = g.Predicted + "/" + g.Rule
+		m[g.Group] = g.Predicted + "/" + g.Rule + "/" + g.Learned
 	}
 	return m
 }
@@ -87,21 +87,7 @@ func TestBuiltins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pr := Predict(lower(t, s))
-			got := map[string]string{}
-			for _, g := range pr.Groups {
-				got[g.Group] = g.Predicted + "/" + g.Rule + "/" + g.Learned
-			}
-			for g, w := range want {
-				if got[g] != w {
-					var b bytes.Buffer
-					pr.Table(&b, true)
-					t.Errorf("%s: predicted %s, want %s\n%s", g, got[g], w, b.String())
-				}
-			}
-			if len(got) != len(want) {
-				t.Errorf("%d groups predicted, want %d", len(got), len(want))
-			}
+			checkOutcomes(t, Predict(lower(t, s)), want)
 		})
 	}
 	bs, err := scenarios.Builtins()
