@@ -468,9 +468,17 @@ func (r *runner) addSeries(rep *fleet.Report, rec *metrics.Recorder) {
 	for k, v := range rep.Series.Failures {
 		p.Failures[k] += int(v)
 	}
-	for g, st := range rep.Groups {
-		p.Managed[g] = st.Managed
-		p.Unmanaged[g] = st.Unmanaged
+	for g := range rep.Groups {
+		// A group split over fleet processes: each one's latest state, added up (the
+		// report being folded is its fleet's last).
+		m, u := 0, 0
+		for _, f := range r.fleets {
+			if f.last != nil {
+				st := f.last.Groups[g]
+				m, u = m+st.Managed, u+st.Unmanaged
+			}
+		}
+		p.Managed[g], p.Unmanaged[g] = m, u
 		p.Planned += uint64(rec.Counter(metrics.CPlanned, g))
 		p.Late += uint64(rec.Counter(metrics.CLateStarts, g))
 		p.Deferred += uint64(rec.Counter(metrics.CDeferred, g))

@@ -80,6 +80,24 @@ func TestSplitEqualsSingle(t *testing.T) {
 	if a, b := requests(one, metrics.OpPolicyBody, "ok"), requests(many, metrics.OpPolicyBody, "ok"); a != b || a == 0 {
 		t.Errorf("policy bodies: single %d, split %d", a, b)
 	}
+	// The per-second managed counts add the fleets up: once every client is in, each
+	// second shows all 300 (a group split over two fleets is counted from both).
+	full := 0
+	for _, sp := range many.Series {
+		total := 0
+		for _, n := range sp.Managed {
+			total += n
+		}
+		switch {
+		case total == 300:
+			full++
+		case full > 0 && sp.T < 11:
+			t.Errorf("second %.0f: %d managed in the series after %d seconds of 300 (%v)", sp.T, total, full, sp.Managed)
+		}
+	}
+	if full < 5 {
+		t.Errorf("the series shows all 300 clients managed in %d seconds, want most of the run", full)
+	}
 	if one.Load.Planned != many.Load.Planned {
 		t.Errorf("planned cycles: single %d, split %d", one.Load.Planned, many.Load.Planned)
 	}
