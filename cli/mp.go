@@ -107,19 +107,7 @@ counters. Addresses must be loopback; port 0 picks a free port.`,
 				return err
 			}
 			printMPAddrs(io, s)
-			if duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, duration)
-				defer cancel()
-			}
-			for waiting := true; waiting; {
-				select {
-				case <-ctx.Done():
-					waiting = false
-				case sig := <-sigs:
-					waiting = sig == syscall.SIGPIPE // a hang-up stops; a broken pipe does not
-				}
-			}
+			serveUntil(ctx, duration, sigs)
 			s.Close()
 			printMPSummary(io, s.Snapshot())
 			return nil
@@ -220,3 +208,23 @@ func (a *addrPortFlag) Set(v string) error {
 }
 
 func (a *addrPortFlag) Type() string { return "addr:port" }
+
+// serveUntil waits until ctx ends, duration passes (0: no limit) or a hang-up arrives on
+// sigs; a broken pipe (SIGPIPE, also on sigs) does not stop a server.
+func serveUntil(ctx context.Context, duration time.Duration, sigs <-chan os.Signal) {
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig := <-sigs:
+			if sig != syscall.SIGPIPE {
+				return
+			}
+		}
+	}
+}

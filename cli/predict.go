@@ -71,10 +71,7 @@ Exit 0 with the prediction; 2 for an invalid scenario or flag.`,
 				return err
 			}
 			if cmd.Flags().Changed("clients") {
-				if clients < 1 || clients > plan.MaxClients {
-					return WithCode(ExitInvalid, fmt.Errorf("--clients %d out of range 1 to %d", clients, plan.MaxClients))
-				}
-				if err := plan.Rescale(s, clients); err != nil {
+				if err := rescale(s, clients); err != nil {
 					return WithCode(ExitInvalid, err)
 				}
 			}

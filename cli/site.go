@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -136,19 +135,7 @@ its counters. Addresses must be loopback; port 0 picks a free port.`,
 				}
 			}
 			printSiteAddrs(io, srv)
-			if duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, duration)
-				defer cancel()
-			}
-			for waiting := true; waiting; {
-				select {
-				case <-ctx.Done():
-					waiting = false
-				case sig := <-sigs:
-					waiting = sig == syscall.SIGPIPE // a hang-up stops; a broken pipe does not
-				}
-			}
+			serveUntil(ctx, duration, sigs)
 			if err := srv.Close(); err != nil {
 				fmt.Fprintf(io.err, "portlab: site serve: close: %v\n", err)
 			}

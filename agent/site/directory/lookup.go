@@ -70,27 +70,11 @@ var lookupAttrs = []string{"mSSMSMPName", "dNSHostName", "mSSMSSiteCode", "mSSMS
 // most MaxLookupBytes; ctx bounds the whole exchange (DefaultLookupTimeout if ctx has
 // no deadline).
 func Lookup(ctx context.Context, conn net.Conn, domain, siteCode string) (Result, error) {
-	defer conn.Close()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultLookupTimeout)
-		defer cancel()
-	}
-	domainDN, err := DomainDN(domain)
+	ctx, domainDN, code, done, err := startLookup(ctx, conn, domain, siteCode)
+	defer done()
 	if err != nil {
-		return Result{}, fmt.Errorf("ldap lookup: %w", err)
+		return Result{}, err
 	}
-	code, err := normalizeSiteCode(siteCode)
-	if err != nil {
-		return Result{}, fmt.Errorf("ldap lookup: %w", err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	// Cancelling ctx puts the deadline in the past, which fails any read or write in
-	// progress; go-ldap then fails every pending request.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 
 	l := ldap.NewConn(&limitedConn{Conn: conn, left: MaxLookupBytes}, false)
 	l.Start()
@@ -258,4 +242,26 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	c.left -= n
 	return n, err
+}
+
+// startLookup readies a lookup on conn: ctx with DefaultLookupTimeout unless it has a
+// deadline, conn's deadline set to it (cancelling ctx puts the deadline in the past,
+// which fails any read or write in progress), and the domain's DN and the site code
+// checked. done closes conn and releases the rest; call it whatever err is.
+func startLookup(ctx context.Context, conn net.Conn, domain, siteCode string) (_ context.Context, domainDN, code string, done func(), err error) {
+	cancel := context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancel = context.WithTimeout(ctx, DefaultLookupTimeout)
+	}
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	done = func() { stop(); cancel(); conn.Close() }
+	if domainDN, err = DomainDN(domain); err != nil {
+		return ctx, "", "", done, fmt.Errorf("ldap lookup: %w", err)
+	}
+	if code, err = normalizeSiteCode(siteCode); err != nil {
+		return ctx, "", "", done, fmt.Errorf("ldap lookup: %w", err)
+	}
+	return ctx, domainDN, code, done, nil
 }

@@ -21,24 +21,12 @@ import (
 // site object; Lookup, built on go-ldap, does both and serves as its reference in the
 // tests. Errors and bounds are Lookup's; ErrProtocol marks an answer it cannot read.
 func LookupMPs(ctx context.Context, conn net.Conn, domain, siteCode string) (Result, error) {
-	defer conn.Close()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultLookupTimeout)
-		defer cancel()
-	}
-	domainDN, err := DomainDN(domain)
+	ctx, domainDN, code, done, err := startLookup(ctx, conn, domain, siteCode)
+	defer done()
 	if err != nil {
-		return Result{}, fmt.Errorf("ldap lookup: %w", err)
-	}
-	code, err := normalizeSiteCode(siteCode)
-	if err != nil {
-		return Result{}, fmt.Errorf("ldap lookup: %w", err)
+		return Result{}, err
 	}
 	dl, _ := ctx.Deadline()
-	_ = conn.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	fail := func(step string, err error) (Result, error) {
 		if ctx.Err() != nil || !time.Now().Before(dl) {
 			return Result{}, fmt.Errorf("ldap lookup %s: %w (%v)", step, context.DeadlineExceeded, err)
