@@ -42,34 +42,43 @@ func BenchmarkOverhead(b *testing.B) {
 				canned := cannedAnswers(b, mpURL, tc)
 				minURL, minPID := startMinimal(b, canned)
 
-				run := func(base string, pid int) (cpuUS, allocs float64) {
-					before := ReadProc(pid)
-					var snap0 Snapshot
-					if pid == mpPID {
-						snap0 = a.snapshot()
-					}
-					n := driveRequests(b, base, tc, pattern == "keepalive", b.N)
-					after := ReadProc(pid)
-					cpu := after.CPUUserSeconds + after.CPUSystemSeconds - before.CPUUserSeconds - before.CPUSystemSeconds
-					if pid == mpPID {
-						snap1 := a.snapshot()
-						allocs = float64(snap1.Process.Mallocs-snap0.Process.Mallocs) / float64(n)
-					}
-					return cpu * 1e6 / float64(n), allocs
-				}
-				b.ResetTimer()
-				mpCPU, mpAllocs := run(mpURL, mpPID)
-				minCPU, _ := run(minURL, minPID)
-				b.StopTimer()
-				b.ReportMetric(mpCPU, "mp-µs/req")
-				b.ReportMetric(minCPU, "min-µs/req")
-				if minCPU > 0 {
-					b.ReportMetric(mpCPU/minCPU, "ratio")
-				}
-				b.ReportMetric(mpAllocs, "mp-allocs/req")
+				sideBySide(b, a, mpPID, mpURL, minPID, minURL, func(base string) int {
+					return driveRequests(b, base, tc, pattern == "keepalive", b.N)
+				})
 			})
 		}
 	}
+}
+
+// sideBySide drives the MP (its agent a, process mpPID, at mpAt) and then the minimal
+// server (minPID at minAt) with the same drive, which returns the requests it made, and
+// reports each one's CPU per request from /proc, their ratio and the MP's allocations
+// per request.
+func sideBySide(b *testing.B, a *agentConn, mpPID int, mpAt string, minPID int, minAt string, drive func(at string) int) {
+	run := func(at string, pid int) (cpuUS, allocs float64) {
+		before := ReadProc(pid)
+		var snap0 Snapshot
+		if pid == mpPID {
+			snap0 = a.snapshot()
+		}
+		n := drive(at)
+		after := ReadProc(pid)
+		cpu := after.CPUUserSeconds + after.CPUSystemSeconds - before.CPUUserSeconds - before.CPUSystemSeconds
+		if pid == mpPID {
+			allocs = float64(a.snapshot().Process.Mallocs-snap0.Process.Mallocs) / float64(n)
+		}
+		return cpu * 1e6 / float64(n), allocs
+	}
+	b.ResetTimer()
+	mpCPU, mpAllocs := run(mpAt, mpPID)
+	minCPU, _ := run(minAt, minPID)
+	b.StopTimer()
+	b.ReportMetric(mpCPU, "mp-µs/req")
+	b.ReportMetric(minCPU, "min-µs/req")
+	if minCPU > 0 {
+		b.ReportMetric(mpCPU/minCPU, "ratio")
+	}
+	b.ReportMetric(mpAllocs, "mp-allocs/req")
 }
 
 // overheadCase is one request a client's cycle makes: the requests sent on one

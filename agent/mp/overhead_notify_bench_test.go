@@ -25,30 +25,7 @@ func BenchmarkOverheadKeepalive(b *testing.B) {
 	cfg := benchConfig(KeyECDSAP256)
 	a, ready, mpPID := startAgentProc(b, cfg)
 	minAddr, minPID := startMinimalNotify(b)
-	run := func(addr string, pid int) (cpuUS, allocs float64) {
-		before := ReadProc(pid)
-		var snap0 Snapshot
-		if pid == mpPID {
-			snap0 = a.snapshot()
-		}
-		n := driveKeepalives(b, addr, b.N)
-		after := ReadProc(pid)
-		cpu := after.CPUUserSeconds + after.CPUSystemSeconds - before.CPUUserSeconds - before.CPUSystemSeconds
-		if pid == mpPID {
-			allocs = float64(a.snapshot().Process.Mallocs-snap0.Process.Mallocs) / float64(n)
-		}
-		return cpu * 1e6 / float64(n), allocs
-	}
-	b.ResetTimer()
-	mpCPU, mpAllocs := run(ready.Addrs.Notification.String(), mpPID)
-	minCPU, _ := run(minAddr, minPID)
-	b.StopTimer()
-	b.ReportMetric(mpCPU, "mp-µs/req")
-	b.ReportMetric(minCPU, "min-µs/req")
-	if minCPU > 0 {
-		b.ReportMetric(mpCPU/minCPU, "ratio")
-	}
-	b.ReportMetric(mpAllocs, "mp-allocs/req")
+	sideBySide(b, a, mpPID, ready.Addrs.Notification.String(), minPID, minAddr, func(addr string) int { return driveKeepalives(b, addr, b.N) })
 }
 
 // driveKeepalives logs 64 sessions in and sends n keep-alives over them from 8
