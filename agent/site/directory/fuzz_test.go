@@ -117,10 +117,17 @@ func replayServer(conn net.Conn, stream []byte) {
 
 // FuzzLookupAnswers: Lookup reads any answer stream without panicking or hanging, and
 // what it returns is well formed. The seed is a real server's answers to a lookup.
-func FuzzLookupAnswers(f *testing.F) {
+func FuzzLookupAnswers(f *testing.F) { fuzzAnswers(f, Lookup) }
+
+// lookupFunc is Lookup or LookupMPs.
+type lookupFunc func(ctx context.Context, conn net.Conn, domain, siteCode string) (Result, error)
+
+// fuzzAnswers feeds lookup any answer stream, seeded with a real server's answers, and
+// checks it neither panics nor hangs and that what it returns is well formed.
+func fuzzAnswers(f *testing.F, lookup lookupFunc) {
 	srv, addr, _ := startServer(f, testPublication())
 	rc := &recordingConn{Conn: dial(f, addr)}
-	if _, err := Lookup(context.Background(), rc, "corp.example", "PS1"); err != nil {
+	if _, err := lookup(context.Background(), rc, "corp.example", "PS1"); err != nil {
 		f.Fatal(err)
 	}
 	// The server's goroutines would make coverage vary from run to run of one input,
@@ -132,6 +139,7 @@ func FuzzLookupAnswers(f *testing.F) {
 	f.Add(rec)
 	f.Add(rec[:len(rec)/2])
 	f.Add([]byte{0x30, 0x0c, 0x02, 0x01, 0x01, 0x61, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00})
+	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		if len(stream) > 64<<10 {
 			return
@@ -141,7 +149,7 @@ func FuzzLookupAnswers(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
-		res, err := Lookup(ctx, client, "corp.example", "PS1")
+		res, err := lookup(ctx, client, "corp.example", "PS1")
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("lookup took %v, past its deadline", d)
 		}

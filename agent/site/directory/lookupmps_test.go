@@ -3,10 +3,8 @@ package directory
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"testing"
-	"time"
 )
 
 // LookupMPs reads what Lookup reads of the MPs and their ports, in two round trips, and
@@ -60,84 +58,8 @@ func BenchmarkLookupMPs(b *testing.B) {
 // FuzzLookupMPsAnswers: LookupMPs's own LDAP reader takes any answer stream without
 // panicking or hanging, and what it returns is well formed. The seeds are a real
 // server's answers.
-func FuzzLookupMPsAnswers(f *testing.F) {
-	srv, addr, _ := startServer(f, testPublication())
-	rc := &recordingConn{Conn: dial(f, addr)}
-	if _, err := LookupMPs(context.Background(), rc, "corp.example", "PS1"); err != nil {
-		f.Fatal(err)
-	}
-	if err := srv.Close(); err != nil {
-		f.Fatal(err)
-	}
-	rec := rc.recorded()
-	f.Add(rec)
-	f.Add(rec[:len(rec)/2])
-	f.Add([]byte{0x30, 0x0c, 0x02, 0x01, 0x01, 0x61, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00})
-	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, stream []byte) {
-		if len(stream) > 64<<10 {
-			return
-		}
-		client, server := net.Pipe()
-		go replayServer(server, stream)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		start := time.Now()
-		res, err := LookupMPs(ctx, client, "corp.example", "PS1")
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("lookup took %v, past its deadline", d)
-		}
-		if err != nil {
-			return
-		}
-		if len(res.MPs) == 0 {
-			t.Fatal("success without MPs")
-		}
-		for _, m := range res.MPs {
-			if _, err := normalizeDomain(m.FQDN); err != nil {
-				t.Fatalf("returned MP with bad FQDN %q", m.FQDN)
-			}
-			if !m.HasPorts && !m.Ports.IsZero() {
-				t.Fatalf("ports without element: %+v", m)
-			}
-		}
-	})
-}
+func FuzzLookupMPsAnswers(f *testing.F) { fuzzAnswers(f, LookupMPs) }
 
 // BenchmarkLookupMPsClient is the client's share alone, against recorded answers (as
 // BenchmarkLookupClient for Lookup).
-func BenchmarkLookupMPsClient(b *testing.B) {
-	srv, addr, _ := startServer(b, testPublication())
-	rc := &recordingConn{Conn: dial(b, addr)}
-	if _, err := LookupMPs(context.Background(), rc, "corp.example", "PS1"); err != nil {
-		b.Fatal(err)
-	}
-	_ = srv.Close()
-	chunks := splitAnswers(b, rc.recorded())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go chunkServer(c, chunks)
-		}
-	}()
-	ctx := context.Background()
-	var d net.Dialer
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := LookupMPs(ctx, c, "corp.example", "PS1"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkLookupMPsClient(b *testing.B) { benchClient(b, LookupMPs) }
