@@ -62,12 +62,12 @@ bench-peers: build
 	$(GO) run ./bench/peers $(PEERS_FLAGS)
 
 # The one-MP scenario (mp-capacity) through portlab run at 5,000 to 25,000 clients, one
-# after the other (about 6 minutes), and a table of what each cost. SCALE_CLIENTS=...
+# after the other (about 12 minutes), and a table of what each cost. SCALE_CLIENTS=...
 SCALE_CLIENTS ?= 5000,10000,15000,20000,25000
 bench-scale: build
 	$(GO) run ./bench/scale -clients $(SCALE_CLIENTS)
 
-# The main job: every built-in scenario at its default (small) scale, about 30 s each.
+# The main job: every built-in scenario at its default (small) scale, 30 s to 2 minutes each.
 DEMO_OUT ?= portlab-results/demo
 demo: build
 	@rm -rf $(DEMO_OUT); fail=0; \
