@@ -28,7 +28,7 @@ type Scenario struct {
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 	// How long the load runs (for example 60s). Required; at most 1h, so no run is unbounded.
 	Duration Duration `yaml:"duration" json:"duration"`
-	// Clients start spread evenly over this window at the beginning of the run (default 5s, at most the duration).
+	// Clients start spread evenly over this window at the beginning of the run, every group over the whole window, the groups interleaved (default 5s, at most the duration).
 	Ramp Duration `yaml:"ramp,omitempty" json:"ramp,omitempty"`
 	// Seed for every random choice (jitter, MAC addresses, error injection); same seed, same schedule.
 	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`

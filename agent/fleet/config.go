@@ -58,7 +58,8 @@ type Config struct {
 	Seed int64 `json:"seed"`
 	// How long the load runs after the start; every loop ends then.
 	Duration Duration `json:"duration"`
-	// Clients start spread evenly over this window from the start.
+	// Clients start spread evenly over this window from the start: every group over the
+	// whole window, the groups interleaved (groupRampOffset).
 	Ramp Duration `json:"ramp,omitempty"`
 	// RampOf, when set, is the number of clients the ramp spreads over by their global
 	// index (the scenario's total, so every fleet process plans the same schedule); 0:

@@ -204,3 +204,36 @@ func TestAgentProtocol(t *testing.T) {
 		t.Fatalf("final %d requests, streamed %d", fin.Query(q).TotalCount(), snaps.Query(q).TotalCount())
 	}
 }
+
+// Every group is spread over the whole ramp, interleaved with the others: the second
+// group of the file does not wait for the first to have started (the comparison of two
+// side-by-side groups would otherwise favour the one that came online later).
+func TestRampInterleavesGroups(t *testing.T) {
+	for _, rampOf := range []int{0, 100} {
+		cfg := planConfig(1)
+		cfg.RampOf = rampOf
+		starts := map[string][]time.Duration{}
+		ord := 0
+		for gi := range cfg.Groups {
+			g := &cfg.Groups[gi]
+			for j := range g.Count {
+				p := policyPacer(cfg, g, g.First+j, ord, 100, 0, 0)
+				starts[g.Name] = append(starts[g.Name], p.Base)
+				ord++
+			}
+		}
+		ramp := cfg.Ramp.D()
+		for name, s := range starts {
+			if !slices.IsSorted(s) || s[0] >= ramp/10 || s[len(s)-1] < ramp*9/10 || s[len(s)-1] >= ramp {
+				t.Fatalf("ramp_of %d: group %s starts %v .. %v, want spread over [0, %v)", rampOf, name, s[0], s[len(s)-1], ramp)
+			}
+		}
+		// Interleaved, not coincident: b's k-th start falls after a's k-th and before a's (k+1)-th.
+		a, b := starts["a"], starts["b"]
+		for k := range len(a) - 1 {
+			if !(a[k] < b[k] && b[k] < a[k+1]) {
+				t.Fatalf("ramp_of %d: start %d: a %v, b %v, a next %v", rampOf, k, a[k], b[k], a[k+1])
+			}
+		}
+	}
+}

@@ -54,12 +54,19 @@ func (p Pacer) Next(at time.Duration) int {
 	return k
 }
 
-// rampOffset spreads n clients evenly over ramp: the fleet's i-th starts at i·ramp/n.
-func rampOffset(ramp time.Duration, i, n int) time.Duration {
-	if n <= 1 {
+// groupRampOffset is where a client's first cycle falls in the ramp: every group is
+// spread over the whole ramp, the groups interleaved, so no group starts before
+// another because of where it stands in the file (side-by-side groups, as in
+// notification-cost, then cost the same start-up and are online as long). j is the
+// client's index in its whole group of n; phase in [0,1) shifts each group's starts a
+// little (the group's first global index over the scenario's clients) so that groups of
+// equal size do not start a client each at the same instant. With one group the i-th
+// of n starts at i·ramp/n.
+func groupRampOffset(ramp time.Duration, j, n int, phase float64) time.Duration {
+	if n < 1 || ramp <= 0 {
 		return 0
 	}
-	return time.Duration(int64(ramp) * int64(i) / int64(n))
+	return time.Duration(float64(ramp) * (float64(j) + phase) / float64(n))
 }
 
 // unitFloat is a seeded number in [0,1) for (seed, client, what).
@@ -101,10 +108,22 @@ func PlanPolicy(cfg Config, n int) [][]time.Duration {
 // what one process would.
 func policyPacer(cfg Config, g *Group, index, ord, total int, base time.Duration, epoch uint32) Pacer {
 	if epoch == 0 {
+		// The group's first client: by global index when the orchestrator gives the
+		// scenario's total (every fleet process then plans the same schedule), else in
+		// this fleet's order.
+		first := ord - (index - g.First)
 		if cfg.RampOf > 0 {
-			ord, total = index, cfg.RampOf
+			first, total = g.First-g.GroupOffset, cfg.RampOf
 		}
-		base = rampOffset(cfg.Ramp.D(), ord, total)
+		phase := 0.0
+		if total > 0 {
+			phase = float64(first) / float64(total)
+		}
+		n := g.GroupCount
+		if n == 0 {
+			n = g.Count
+		}
+		base = groupRampOffset(cfg.Ramp.D(), g.GroupOffset+index-g.First, n, phase)
 	}
 	return Pacer{Base: base, Interval: g.PolicyInterval.D(), Jitter: g.Jitter, Seed: cfg.Seed,
 		Client: index, Stream: streamPolicy, Epoch: epoch}
