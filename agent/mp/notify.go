@@ -369,11 +369,22 @@ func (s *Server) session(c net.Conn) {
 		return
 	}
 	sess := &session{conn: c, guid: login.GUID, group: login.Group}
-	if err := sess.writeFrame(wire.FrameLoginOK, nil, lim.FrameWriteTimeout.D()); err != nil {
+	// In the push list before the client hears LoginOK, so a push sent the moment the
+	// client has logged in reaches it; sess.wmu is held from before the session is
+	// listed until LoginOK is written, so such a push follows LoginOK on the wire.
+	var ok bytes.Buffer
+	if err := wire.WriteFrame(&ok, wire.FrameLoginOK, nil); err != nil {
 		return
 	}
+	sess.wmu.Lock()
 	h.addSession(sess)
 	defer h.removeSession(sess)
+	c.SetWriteDeadline(deadline(lim.FrameWriteTimeout.D()))
+	_, err = c.Write(ok.Bytes())
+	sess.wmu.Unlock()
+	if err != nil {
+		return
+	}
 	for {
 		c.SetReadDeadline(deadline(lim.SessionIdle.D()))
 		t, payload, err := wire.ReadFrame(c)

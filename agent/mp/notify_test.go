@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -115,5 +116,27 @@ func TestBrokenSessionAlone(t *testing.T) {
 	}
 	if s.Snapshot().Notify.FrameErrors != 1 {
 		t.Fatalf("frame errors %+v", s.Snapshot().Notify)
+	}
+}
+
+// A push sent the moment a client has its LoginOK reaches it: the session is in the
+// push list before LoginOK goes out (it used to be added after, and a push in between
+// was lost), and the push frame follows LoginOK on the wire.
+func TestPushRightAfterLogin(t *testing.T) {
+	s := startServer(t, nil)
+	for i := range 300 {
+		g := "g" + strconv.Itoa(i)
+		c := tcpLogin(t, s.Addrs().Notification, "guid-"+g, g)
+		id := s.Push(g, "machine-policy")
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		typ, payload, err := wire.ReadFrame(c)
+		if err != nil || typ != wire.FramePush {
+			t.Fatalf("login %d: push %d not delivered: type %d err %v", i, id, typ, err)
+		}
+		var p wire.Push
+		if err := json.Unmarshal(payload, &p); err != nil || p.ID != id {
+			t.Fatalf("login %d: got %+v (%v), want push %d", i, p, err, id)
+		}
+		c.Close()
 	}
 }
