@@ -176,6 +176,11 @@ func (h *hub) fanOut(targets []*session, frame []byte) {
 func (s *session) write(b []byte, timeout time.Duration) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.writeLocked(b, timeout)
+}
+
+// writeLocked is write with s.wmu already held.
+func (s *session) writeLocked(b []byte, timeout time.Duration) error {
 	s.conn.SetWriteDeadline(deadline(timeout))
 	_, err := s.conn.Write(b)
 	return err
@@ -379,8 +384,7 @@ func (s *Server) session(c net.Conn) {
 	sess.wmu.Lock()
 	h.addSession(sess)
 	defer h.removeSession(sess)
-	c.SetWriteDeadline(deadline(lim.FrameWriteTimeout.D()))
-	_, err = c.Write(ok.Bytes())
+	err = sess.writeLocked(ok.Bytes(), lim.FrameWriteTimeout.D())
 	sess.wmu.Unlock()
 	if err != nil {
 		return
