@@ -63,9 +63,6 @@ func (p Pacer) Next(at time.Duration) int {
 // equal size do not start a client each at the same instant. With one group the i-th
 // of n starts at i·ramp/n.
 func groupRampOffset(ramp time.Duration, j, n int, phase float64) time.Duration {
-	if n < 1 || ramp <= 0 {
-		return 0
-	}
 	return time.Duration(float64(ramp) * (float64(j) + phase) / float64(n))
 }
 
@@ -115,15 +112,8 @@ func policyPacer(cfg Config, g *Group, index, ord, total int, base time.Duration
 		if cfg.RampOf > 0 {
 			first, total = g.First-g.GroupOffset, cfg.RampOf
 		}
-		phase := 0.0
-		if total > 0 {
-			phase = float64(first) / float64(total)
-		}
-		n := g.GroupCount
-		if n == 0 {
-			n = g.Count
-		}
-		base = groupRampOffset(cfg.Ramp.D(), g.GroupOffset+index-g.First, n, phase)
+		// (Normalize has set GroupCount; total counts this client, so it is not 0.)
+		base = groupRampOffset(cfg.Ramp.D(), g.GroupOffset+index-g.First, g.GroupCount, float64(first)/float64(total))
 	}
 	return Pacer{Base: base, Interval: g.PolicyInterval.D(), Jitter: g.Jitter, Seed: cfg.Seed,
 		Client: index, Stream: streamPolicy, Epoch: epoch}
